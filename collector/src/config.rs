@@ -1,0 +1,217 @@
+//! Kafka settings. Invariant: anything librdkafka accepts can be passed through untouched, and
+//! the settings exactly-once depends on cannot be overridden by accident.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+use crate::{CollectorError, Result};
+
+/// The consumer group hoptrail joins unless told otherwise.
+pub const DEFAULT_GROUP_ID: &str = "hoptrail";
+/// The topics hoptrail consumes unless told otherwise.
+pub const DEFAULT_TOPICS: [&str; 2] = ["agent.tool-use.v1", "agent.token-use.v1"];
+
+/// Prefix of environment variables carrying librdkafka properties:
+/// `HOPTRAIL_KAFKA_PROPERTY_SASL_PASSWORD=…` sets `sasl.password`. Secrets belong there, not in
+/// the config file.
+pub const ENV_PROPERTY_PREFIX: &str = "HOPTRAIL_KAFKA_PROPERTY_";
+
+/// The `[kafka]` section of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfigFile {
+    /// Bootstrap servers, `host:port[,host:port]`. Without them `serve` only serves the index.
+    pub brokers: Option<String>,
+    /// Consumer group id (membership and lag reporting; positions come from the index).
+    pub group_id: Option<String>,
+    /// Topics to consume.
+    pub topics: Option<Vec<String>>,
+    /// Suffix of each topic's dead-letter topic (default `.dlq`).
+    pub dead_letter_suffix: Option<String>,
+    /// Create missing topics (and their dead-letter topics) at start.
+    pub create_topics: Option<bool>,
+    /// Partitions of topics created by hoptrail.
+    pub create_partitions: Option<i32>,
+    /// librdkafka properties for both the consumer and the dead-letter producer
+    /// (`security.protocol`, `sasl.mechanism`, `ssl.ca.location`, …).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only.
+    #[serde(default)]
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the dead-letter producer only.
+    #[serde(default)]
+    pub producer_properties: BTreeMap<String, String>,
+}
+
+/// Validated Kafka settings.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Dead-letter suffix.
+    pub dead_letter_suffix: String,
+    /// Create missing topics at start.
+    pub create_topics: bool,
+    /// Partitions of created topics.
+    pub create_partitions: i32,
+    /// Shared librdkafka properties.
+    pub properties: BTreeMap<String, String>,
+    /// Consumer-only properties.
+    pub consumer_properties: BTreeMap<String, String>,
+    /// Producer-only properties.
+    pub producer_properties: BTreeMap<String, String>,
+}
+
+/// Consumer properties exactly-once relies on: offsets are owned by the index checkpoint.
+const PINNED_CONSUMER_PROPERTIES: [(&str, &str); 3] = [
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("enable.partition.eof", "false"),
+];
+
+impl KafkaConfig {
+    /// Validates the file section, with `brokers` from a flag taking precedence, and librdkafka
+    /// properties from `env` (see [`ENV_PROPERTY_PREFIX`]) overriding the file.
+    pub fn from_file(
+        file: KafkaConfigFile,
+        brokers_flag: Option<String>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Option<Self>> {
+        let Some(brokers) = brokers_flag.or(file.brokers).filter(|b| !b.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let topics = file
+            .topics
+            .unwrap_or_else(|| DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect());
+        if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(CollectorError::Config("kafka.topics: must name at least one topic".into()));
+        }
+        let dead_letter_suffix = file.dead_letter_suffix.unwrap_or_else(|| ".dlq".into());
+        if dead_letter_suffix.is_empty() {
+            return Err(CollectorError::Config(
+                "kafka.dead_letter_suffix: must not be empty (the dead-letter topic would be the input topic)".into(),
+            ));
+        }
+        let create_partitions = file.create_partitions.unwrap_or(3);
+        if create_partitions < 1 {
+            return Err(CollectorError::Config("kafka.create_partitions: must be at least 1".into()));
+        }
+        let mut properties = file.properties;
+        for (key, value) in env {
+            if let Some(name) = key.strip_prefix(ENV_PROPERTY_PREFIX) {
+                properties.insert(name.to_ascii_lowercase().replace('_', "."), value.clone());
+            }
+        }
+        for (key, _) in PINNED_CONSUMER_PROPERTIES {
+            if file.consumer_properties.contains_key(key) || properties.contains_key(key) {
+                return Err(CollectorError::Config(format!(
+                    "kafka property {key} is managed by hoptrail (offsets live in the index checkpoint)"
+                )));
+            }
+        }
+        Ok(Some(KafkaConfig {
+            brokers,
+            group_id: file.group_id.unwrap_or_else(|| DEFAULT_GROUP_ID.into()),
+            topics,
+            dead_letter_suffix,
+            create_topics: file.create_topics.unwrap_or(false),
+            create_partitions,
+            properties,
+            consumer_properties: file.consumer_properties,
+            producer_properties: file.producer_properties,
+        }))
+    }
+
+    /// Settings for a plain client (admin, producer) with the shared properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    pub(crate) fn consumer_config(&self) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("group.id", &self.group_id)
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "5000");
+        for (k, v) in &self.consumer_properties {
+            c.set(k, v);
+        }
+        for (k, v) in PINNED_CONSUMER_PROPERTIES {
+            c.set(k, v);
+        }
+        c
+    }
+
+    pub(crate) fn producer_config(&self) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("acks", "all").set("linger.ms", "5");
+        for (k, v) in &self.producer_properties {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn without_brokers_there_is_no_kafka_source() {
+        assert!(KafkaConfig::from_file(KafkaConfigFile::default(), None, &env(&[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn brokers_flag_overrides_the_file_and_defaults_apply() {
+        let file = KafkaConfigFile { brokers: Some("file:9092".into()), ..Default::default() };
+        let c = KafkaConfig::from_file(file, Some("flag:9092".into()), &env(&[])).unwrap().unwrap();
+        assert_eq!(c.brokers, "flag:9092");
+        assert_eq!(c.group_id, DEFAULT_GROUP_ID);
+        assert_eq!(c.topics, DEFAULT_TOPICS);
+        assert_eq!(c.dead_letter_suffix, ".dlq");
+    }
+
+    #[test]
+    fn environment_properties_override_file_properties() {
+        let mut file = KafkaConfigFile::default();
+        file.properties.insert("sasl.password".into(), "from-file".into());
+        let c = KafkaConfig::from_file(
+            file,
+            Some("b:1".into()),
+            &env(&[("HOPTRAIL_KAFKA_PROPERTY_SASL_PASSWORD", "from-env"), ("OTHER", "x")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.properties.get("sasl.password").map(String::as_str), Some("from-env"));
+        assert_eq!(c.properties.len(), 1);
+    }
+
+    #[test]
+    fn auto_commit_cannot_be_switched_on_because_the_index_owns_offsets() {
+        let mut file = KafkaConfigFile::default();
+        file.consumer_properties.insert("enable.auto.commit".into(), "true".into());
+        let err = KafkaConfig::from_file(file, Some("b:1".into()), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("enable.auto.commit"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_dead_letter_suffix_is_refused() {
+        let file = KafkaConfigFile { dead_letter_suffix: Some(String::new()), ..Default::default() };
+        assert!(KafkaConfig::from_file(file, Some("b:1".into()), &env(&[])).is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! The Kafka → index loop, on a dedicated thread (rdkafka polling and tantivy commits block).
+//! Invariant: per partition, records are handled in offset order and each exactly once: a record
+//! below the pending checkpoint is a re-delivery and is skipped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hoptrail_indexer::metrics::{BatchCounts, Metrics};
+use hoptrail_indexer::{AddOutcome, EventWriter};
+use hoptrail_schemas::Decoder;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::Offset;
+
+use crate::dead_letter::{DeadLetter, Rejection};
+use crate::kafka_source::SourceContext;
+use crate::{KafkaConfig, Result};
+
+/// Records handled between two looks at the commit policy and the stop flag.
+const POLL_BATCH: usize = 2048;
+
+/// The running collector: consume, decode, redact, dead-letter, index, commit.
+pub struct Pipeline {
+    consumer: BaseConsumer<SourceContext>,
+    sink: Sink,
+    running: Arc<AtomicBool>,
+}
+
+/// Everything the loop mutates per record; apart from the consumer, whose messages borrow it.
+struct Sink {
+    dead_letter: DeadLetter,
+    writer: EventWriter,
+    decoder: Decoder,
+    metrics: Arc<Metrics>,
+    batch: BatchCounts,
+    stop: Arc<AtomicBool>,
+}
+
+/// Controls a pipeline running on its own thread.
+pub struct PipelineHandle {
+    stop: Arc<AtomicBool>,
+    running: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl PipelineHandle {
+    /// True while the consumer loop runs.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// A flag that reads true while the consumer loop runs.
+    pub fn running_flag(&self) -> Arc<AtomicBool> {
+        self.running.clone()
+    }
+
+    /// Asks the loop to stop after committing what it has.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// True once the loop has ended (cleanly or not).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stops the loop and waits for its final commit.
+    pub fn stop(mut self) -> Result<()> {
+        self.request_stop();
+        self.join()
+    }
+
+    /// Waits for the loop to end and returns how it ended.
+    pub fn join(&mut self) -> Result<()> {
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(crate::CollectorError::Config("collector thread panicked".into()))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Builds the consumer and the dead-letter producer and subscribes; partitions start at the
+    /// writer's committed checkpoint.
+    pub fn new(config: &KafkaConfig, writer: EventWriter, metrics: Arc<Metrics>) -> Result<Self> {
+        let context = SourceContext::new(writer.committed_checkpoint().clone(), metrics.clone());
+        let consumer: BaseConsumer<SourceContext> =
+            config.consumer_config().create_with_context(context)?;
+        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        tracing::info!(brokers = %config.brokers, group = %config.group_id, topics = ?config.topics, "collector subscribed");
+        Ok(Pipeline {
+            consumer,
+            sink: Sink {
+                dead_letter: DeadLetter::new(config)?,
+                writer,
+                decoder: Decoder::new(),
+                metrics,
+                batch: BatchCounts::default(),
+                stop: Arc::new(AtomicBool::new(false)),
+            },
+            running: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Runs the loop on a dedicated thread.
+    pub fn spawn(self) -> std::io::Result<PipelineHandle> {
+        let stop = self.sink.stop.clone();
+        let running = self.running.clone();
+        let thread = std::thread::Builder::new()
+            .name("hoptrail-collector".into())
+            .spawn(move || self.run())?;
+        Ok(PipelineHandle {
+            stop,
+            running,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs until stopped or until Kafka or the index fails; commits what it has on the way out.
+    pub fn run(mut self) -> Result<()> {
+        self.running.store(true, Ordering::Release);
+        let result = self.run_loop();
+        self.running.store(false, Ordering::Release);
+        match &result {
+            Ok(()) => tracing::info!("collector stopped after a final commit"),
+            Err(e) => tracing::error!(error = %e, "collector stopped; records after the last commit will be read again on restart"),
+        }
+        result
+    }
+
+    fn run_loop(&mut self) -> Result<()> {
+        let consumer = &self.consumer;
+        let sink = &mut self.sink;
+        while !sink.stop.load(Ordering::Acquire) {
+            let wait = sink.writer.time_to_commit(Instant::now()).clamp(Duration::from_millis(1), Duration::from_millis(100));
+            let mut handled = 0;
+            let mut timeout = wait;
+            while handled < POLL_BATCH {
+                match consumer.poll(timeout) {
+                    None => break,
+                    Some(Ok(message)) => {
+                        sink.handle(consumer, &message)?;
+                        handled += 1;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "kafka consumer error; retrying");
+                        break;
+                    }
+                }
+                timeout = Duration::ZERO;
+            }
+            sink.dead_letter.poll();
+            if sink.writer.should_commit(Instant::now()) {
+                sink.commit(consumer)?;
+            }
+        }
+        sink.commit(consumer)
+    }
+}
+
+impl Sink {
+
+    fn handle(&mut self, consumer: &BaseConsumer<SourceContext>, message: &BorrowedMessage<'_>) -> Result<()> {
+        let topic = message.topic();
+        let partition = message.partition();
+        let offset = message.offset();
+        if consumer.context().assignment_changed.load(Ordering::Acquire) {
+            self.check_reset(consumer, topic, partition, offset);
+        }
+        if let Some(next) = self.writer.pending_checkpoint().next_offset(topic, partition) {
+            if offset < next {
+                return Ok(());
+            }
+        }
+        let payload = message.payload().unwrap_or_default();
+        match self.decoder.decode(payload) {
+            Ok(decoded) => {
+                self.batch.redactions.add(decoded.redactions);
+                match self.writer.add(decoded.event)? {
+                    AddOutcome::Added => self.batch.added += 1,
+                    AddOutcome::Duplicate => self.batch.duplicate += 1,
+                }
+            }
+            Err(rejected) => {
+                tracing::debug!(topic, partition, offset, reason = rejected.reason.as_str(), error = %rejected.message, "record rejected; dead-lettering");
+                self.batch.reject(rejected.reason);
+                self.batch.dlq_records += 1;
+                self.dead_letter.send(
+                    message.key(),
+                    payload,
+                    message.headers(),
+                    &Rejection {
+                        reason: rejected.reason.as_str(),
+                        message: &rejected.message,
+                        topic,
+                        partition,
+                        offset,
+                    },
+                )?;
+            }
+        }
+        self.writer.advance(topic, partition, offset + 1);
+        Ok(())
+    }
+
+    /// The first record of a freshly assigned partition shows where the broker really started
+    /// it. Starting below the checkpoint means the log no longer holds the checkpoint's offset
+    /// (topic re-created, or retention removed it): skipping until the old offset would drop
+    /// new records forever, so the checkpoint follows the log, loudly.
+    fn check_reset(&mut self, consumer: &BaseConsumer<SourceContext>, topic: &str, partition: i32, offset: i64) {
+        let context = consumer.context();
+        let mut fresh = context.fresh_assignments.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(requested) = fresh.remove(&(topic.to_owned(), partition)) else {
+            if fresh.is_empty() {
+                context.assignment_changed.store(false, Ordering::Release);
+            }
+            return;
+        };
+        if fresh.is_empty() {
+            context.assignment_changed.store(false, Ordering::Release);
+        }
+        drop(fresh);
+        if let Offset::Offset(requested) = requested {
+            if offset < requested {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    checkpoint = requested,
+                    log_start = offset,
+                    "the partition's log does not hold the checkpointed offset (topic re-created or retention passed it); resuming from the log"
+                );
+                self.writer.reset_position(topic, partition, offset);
+            }
+        }
+    }
+
+    fn commit(&mut self, consumer: &BaseConsumer<SourceContext>) -> Result<()> {
+        // Rejected records must be safe in the dead-letter topic before the checkpoint passes them.
+        self.dead_letter.flush(&self.stop)?;
+        let stats = self.writer.commit()?;
+        self.metrics.record_commit(stats.duration);
+        self.metrics.record_committed_batch(&self.batch);
+        if stats.docs > 0 || self.batch.rejected_total() > 0 {
+            tracing::info!(
+                indexed = stats.docs,
+                duplicates = self.batch.duplicate,
+                rejected = self.batch.rejected_total(),
+                redactions = self.batch.redactions.total(),
+                commit_ms = stats.duration.as_millis() as u64,
+                "committed"
+            );
+        }
+        self.batch = BatchCounts::default();
+        let checkpoint = self.writer.committed_checkpoint().clone();
+        courtesy_commit(consumer, &checkpoint);
+        *consumer.context().resume_from.lock().unwrap_or_else(|e| e.into_inner()) = checkpoint;
+        Ok(())
+    }
+
+}
+
+/// Tells the consumer group where we are, for lag tooling; positions are read back from the
+/// index checkpoint, never from here.
+
+fn courtesy_commit(consumer: &BaseConsumer<SourceContext>, checkpoint: &hoptrail_indexer::Checkpoint) {
+        let Ok(assignment) = consumer.assignment() else { return };
+        let mut tpl = TopicPartitionList::new();
+        for e in assignment.elements() {
+            if let Some(next) = checkpoint.next_offset(e.topic(), e.partition()) {
+                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next));
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "courtesy offset commit not sent");
+            }
+        }
+}

@@ -1,0 +1,11 @@
+//! hoptrail's pure logic: the event model every other crate shares, and (in later modules) hop
+//! stitching and detection rules. This crate performs no I/O, spawns nothing and never reads a
+//! clock: time always arrives as an argument, so everything here can be tested exhaustively.
+#![warn(missing_docs)]
+
+pub mod event;
+
+pub use event::{
+    Agent, Credential, Event, EventBody, Outcome, SessionRef, Task, Token, TokenAction, TokenUse,
+    Tool, ToolUse, Trace,
+};

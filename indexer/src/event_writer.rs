@@ -1,0 +1,363 @@
+//! The single writer of the index. Invariants: an event is added at most once per
+//! `(tenant, event_id)` across the whole life of the index, and the checkpoint stored with a
+//! commit covers exactly the records whose outcome that commit makes durable.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
+
+use hoptrail_core::{Event, EventBody};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, IndexReader, IndexWriter, TantivyDocument, Term};
+
+use crate::checkpoint::{Checkpoint, CommitPayload};
+use crate::event_schema::EventSchema;
+use crate::Result;
+
+/// How the writer batches work into commits.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// tantivy indexing threads.
+    pub num_threads: usize,
+    /// Memory shared by the indexing threads before they flush a segment.
+    pub memory_budget_bytes: usize,
+    /// Commit at least this often while events arrive (bounds search latency and replay after
+    /// a crash).
+    pub commit_interval: Duration,
+    /// Commit once this many documents are pending, whatever the time.
+    pub commit_max_docs: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            num_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(1, 8),
+            memory_budget_bytes: 256 << 20,
+            commit_interval: Duration::from_millis(1000),
+            commit_max_docs: 100_000,
+        }
+    }
+}
+
+/// What became of an added event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Indexed (durable at the next commit).
+    Added,
+    /// An event with this id is already indexed or pending; nothing was written.
+    Duplicate,
+}
+
+/// What one commit made durable.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitStats {
+    /// Documents made durable.
+    pub docs: u64,
+    /// Time spent in prepare + commit + reader reload.
+    pub duration: Duration,
+}
+
+/// The 64-bit hash used for duplicate detection. It is persisted in the index, so it must never
+/// change: xxh3 with no seed over `tenant \0 event_id`.
+pub fn id_hash(tenant: &str, event_id: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(tenant.as_bytes());
+    h.update(&[0]);
+    h.update(event_id.as_bytes());
+    h.digest()
+}
+
+/// Keys are already uniformly distributed hashes; hashing them again is wasted work.
+#[derive(Default)]
+struct IdentityHasher(u64);
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+type IdSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// Adds events and commits them together with the source checkpoint.
+pub struct EventWriter {
+    writer: IndexWriter<TantivyDocument>,
+    fields: EventSchema,
+    reader: IndexReader,
+    config: WriterConfig,
+    committed_ids: IdSet,
+    /// Pending ids live in one arena (`tenant \0 event_id` back to back) so that remembering
+    /// them costs no allocation per event; the map points into it.
+    pending_ids: IdMap<(u32, u32)>,
+    pending_arena: String,
+    pending_docs: u64,
+    checkpoint: Checkpoint,
+    committed_checkpoint: Checkpoint,
+    last_commit: Instant,
+    stored_scratch: Vec<u8>,
+}
+
+impl EventWriter {
+    pub(crate) fn new(
+        writer: IndexWriter<TantivyDocument>,
+        fields: EventSchema,
+        reader: IndexReader,
+        config: WriterConfig,
+        committed_checkpoint: Checkpoint,
+    ) -> Result<Self> {
+        reader.reload()?;
+        let committed_ids = load_committed_ids(&reader, &fields)?;
+        tracing::info!(
+            known_ids = committed_ids.len(),
+            "index writer ready; duplicate detection loaded"
+        );
+        Ok(EventWriter {
+            writer,
+            fields,
+            reader,
+            config,
+            committed_ids,
+            pending_ids: IdMap::default(),
+            pending_arena: String::new(),
+            pending_docs: 0,
+            checkpoint: committed_checkpoint.clone(),
+            committed_checkpoint,
+            last_commit: Instant::now(),
+            stored_scratch: Vec::with_capacity(2048),
+        })
+    }
+
+    /// Adds an event unless an event with the same `(tenant, event_id)` is already indexed or
+    /// pending. The event is durable only after the next [`EventWriter::commit`].
+    pub fn add(&mut self, event: Event) -> Result<AddOutcome> {
+        let hash = id_hash(&event.tenant, &event.event_id);
+        if self.is_duplicate(hash, &event.tenant, &event.event_id)? {
+            return Ok(AddOutcome::Duplicate);
+        }
+        let start = self.pending_arena.len() as u32;
+        self.pending_arena.push_str(&event.tenant);
+        self.pending_arena.push('\0');
+        self.pending_arena.push_str(&event.event_id);
+        self.pending_ids
+            .entry(hash)
+            .or_insert((start, self.pending_arena.len() as u32));
+
+        self.stored_scratch.clear();
+        hoptrail_schemas::encode_event(&event, &mut self.stored_scratch);
+        let doc = build_document(&self.fields, event, hash, &self.stored_scratch);
+        self.writer.add_document(doc)?;
+        self.pending_docs += 1;
+        Ok(AddOutcome::Added)
+    }
+
+    fn is_duplicate(&self, hash: u64, tenant: &str, event_id: &str) -> Result<bool> {
+        if let Some(&(start, end)) = self.pending_ids.get(&hash) {
+            let key = &self.pending_arena[start as usize..end as usize];
+            // A 64-bit collision between two different ids is astronomically rare, but an
+            // event wrongly dropped as a duplicate would be a lost event: compare the ids.
+            if let Some((t, id)) = key.split_once('\0') {
+                if t == tenant && id == event_id {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+        if self.committed_ids.contains(&hash) {
+            return self.is_committed(tenant, event_id);
+        }
+        Ok(false)
+    }
+
+    fn is_committed(&self, tenant: &str, event_id: &str) -> Result<bool> {
+        let f = &self.fields;
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, term_query(f.tenant, tenant)),
+            (Occur::Must, term_query(f.event_id, event_id)),
+        ]);
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(&query, &tantivy::collector::Count)? > 0)
+    }
+
+    /// Records that every record of `topic`/`partition` before `next_offset` has been handled
+    /// (added, found duplicate, or dead-lettered and acknowledged).
+    pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
+        self.checkpoint.advance(topic, partition, next_offset);
+    }
+
+    /// Moves a position back (or forward) unconditionally; see [`Checkpoint::reset`].
+    pub fn reset_position(&mut self, topic: &str, partition: i32, next_offset: i64) {
+        self.checkpoint.reset(topic, partition, next_offset);
+    }
+
+    /// Documents added since the last commit.
+    pub fn pending_docs(&self) -> u64 {
+        self.pending_docs
+    }
+
+    /// True when the commit policy says it is time to commit.
+    pub fn should_commit(&self, now: Instant) -> bool {
+        let dirty = self.pending_docs > 0 || self.checkpoint != self.committed_checkpoint;
+        dirty
+            && (self.pending_docs >= self.config.commit_max_docs as u64
+                || now.duration_since(self.last_commit) >= self.config.commit_interval)
+    }
+
+    /// Time until the commit policy's interval elapses (zero when overdue).
+    pub fn time_to_commit(&self, now: Instant) -> Duration {
+        self.config
+            .commit_interval
+            .saturating_sub(now.duration_since(self.last_commit))
+    }
+
+    /// The checkpoint of the last durable commit.
+    pub fn committed_checkpoint(&self) -> &Checkpoint {
+        &self.committed_checkpoint
+    }
+
+    /// The checkpoint including records not yet committed.
+    pub fn pending_checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// Makes every added document and the checkpoint durable in one atomic tantivy commit, then
+    /// makes them visible to searchers.
+    pub fn commit(&mut self) -> Result<CommitStats> {
+        let started = Instant::now();
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&CommitPayload::new(self.checkpoint.clone()).to_json());
+        prepared.commit()?;
+        self.reader.reload()?;
+        let docs = self.pending_docs;
+        self.committed_ids.extend(self.pending_ids.keys().copied());
+        self.pending_ids.clear();
+        self.pending_arena.clear();
+        self.pending_docs = 0;
+        self.committed_checkpoint = self.checkpoint.clone();
+        self.last_commit = Instant::now();
+        let stats = CommitStats {
+            docs,
+            duration: started.elapsed(),
+        };
+        tracing::debug!(docs, duration_ms = stats.duration.as_millis() as u64, "index commit");
+        Ok(stats)
+    }
+
+    /// Commits what is pending and waits for background merges, for a clean shutdown.
+    pub fn close(mut self) -> Result<CommitStats> {
+        let stats = self.commit()?;
+        self.writer.wait_merging_threads()?;
+        Ok(stats)
+    }
+}
+
+fn term_query(field: tantivy::schema::Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSet> {
+    let searcher = reader.searcher();
+    let total: u64 = searcher.num_docs();
+    let mut ids = IdSet::with_capacity_and_hasher(total as usize, Default::default());
+    for segment in searcher.segment_readers() {
+        let column = segment
+            .fast_fields()
+            .u64(fields.schema.get_field_name(fields.id_hash))?;
+        for doc in 0..segment.max_doc() {
+            if let Some(hash) = column.first(doc) {
+                ids.insert(hash);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Builds the tantivy document of an event. Takes the event by value so that attributes move
+/// into the document instead of being copied.
+pub(crate) fn build_document(
+    f: &EventSchema,
+    event: Event,
+    hash: u64,
+    stored: &[u8],
+) -> TantivyDocument {
+    let mut d = TantivyDocument::new();
+    d.add_text(f.tenant, &event.tenant);
+    d.add_text(f.event_id, &event.event_id);
+    d.add_u64(f.id_hash, hash);
+    d.add_date(f.time, DateTime::from_timestamp_micros(event.time_us));
+    d.add_text(f.agent_id, &event.agent.id);
+    opt_text(&mut d, f.workload, event.agent.workload.as_deref());
+    opt_text(&mut d, f.on_behalf_of, event.agent.on_behalf_of.as_deref());
+    d.add_text(f.session_id, &event.session_id);
+    if let Some(task) = &event.task {
+        opt_text(&mut d, f.task_id, task.id.as_deref());
+    }
+    if let Some(trace) = &event.trace {
+        opt_text(&mut d, f.trace_id, trace.trace_id.as_deref());
+        opt_text(&mut d, f.span_id, trace.span_id.as_deref());
+        opt_text(&mut d, f.parent_span_id, trace.parent_span_id.as_deref());
+    }
+    match &event.body {
+        EventBody::ToolUse(t) => {
+            d.add_text(f.schema_kind, "tool_use");
+            d.add_text(f.system, &t.system);
+            opt_text(&mut d, f.zone, t.zone.as_deref());
+            d.add_text(f.tool, &t.tool.name);
+            opt_text(&mut d, f.tool_server, t.tool.server.as_deref());
+            opt_text(&mut d, f.operation, t.tool.operation.as_deref());
+            opt_text(&mut d, f.resource, t.resource.as_deref());
+            if let Some(c) = &t.credential {
+                d.add_text(f.credential_id, &c.id);
+            }
+            d.add_text(f.outcome, t.outcome.as_str());
+            if let Some(by) = &t.delegated_by {
+                d.add_text(f.delegated_by_agent, &by.agent_id);
+                d.add_text(f.delegated_by_session, &by.session_id);
+            }
+        }
+        EventBody::TokenUse(t) => {
+            d.add_text(f.schema_kind, "token_use");
+            opt_text(&mut d, f.system, t.system.as_deref());
+            opt_text(&mut d, f.zone, t.zone.as_deref());
+            d.add_text(f.credential_id, &t.token.id);
+            d.add_text(f.action, t.action.as_str());
+            if t.action == hoptrail_core::TokenAction::Denied {
+                d.add_text(f.outcome, "denied");
+            }
+            opt_text(&mut d, f.token_parent_id, t.token.parent_id.as_deref());
+            opt_text(&mut d, f.token_subject, t.token.subject.as_deref());
+            opt_text(&mut d, f.presenter, t.presenter.as_deref());
+            if let Some(actor) = &t.actor {
+                d.add_text(f.actor_agent, &actor.agent_id);
+                d.add_text(f.actor_session, &actor.session_id);
+            }
+        }
+    }
+    if !event.attributes.is_empty() {
+        let attributes = serde_json::Value::Object(event.attributes);
+        d.add_field_value(f.attributes, &attributes);
+    }
+    if !event.extra.is_empty() {
+        let extra = serde_json::Value::Object(event.extra);
+        d.add_field_value(f.extra, &extra);
+    }
+    d.add_bytes(f.stored, stored);
+    d
+}
+
+fn opt_text(d: &mut TantivyDocument, field: tantivy::schema::Field, value: Option<&str>) {
+    if let Some(v) = value {
+        d.add_text(field, v);
+    }
+}

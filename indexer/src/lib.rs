@@ -1,0 +1,18 @@
+//! hoptrail's tantivy index. An event is written at most once per `(tenant, event_id)`, and the
+//! source positions it was read at are committed in the same tantivy commit as the event itself,
+//! so a restart resumes exactly where the last durable commit left off. No Kafka, no HTTP here.
+
+mod checkpoint;
+mod error;
+mod event_index;
+mod event_schema;
+mod event_searcher;
+mod event_writer;
+pub mod metrics;
+
+pub use checkpoint::{Checkpoint, CommitPayload};
+pub use error::{IndexError, Result};
+pub use event_index::EventIndex;
+pub use event_schema::{EventSchema, SEARCHABLE_FIELDS};
+pub use event_searcher::{Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT};
+pub use event_writer::{id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig};

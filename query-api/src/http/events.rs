@@ -1,0 +1,123 @@
+//! `GET /v1/events` and `GET /v1/events/{event_id}`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hoptrail_indexer::{Cursor, EventQuery, MAX_PAGE_LIMIT};
+use serde::Deserialize;
+
+use super::tenant::Tenant;
+use crate::{ApiError, AppState};
+
+/// Longest accepted query string, in bytes.
+const MAX_QUERY_BYTES: usize = 4096;
+const DEFAULT_LIMIT: usize = 50;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", get(search))
+        .route("/v1/events/{event_id}", get(get_event))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    q: Option<String>,
+    agent: Option<String>,
+    session: Option<String>,
+    system: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_micros())
+                .map_err(|_| ApiError::BadRequest(format!("{name}: not RFC 3339")))
+        })
+        .transpose()
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if p.q.as_ref().is_some_and(|q| q.len() > MAX_QUERY_BYTES) {
+        return Err(ApiError::BadRequest(format!("q: longer than {MAX_QUERY_BYTES} bytes")));
+    }
+    let limit = match p.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit: must be an integer from 1 to {MAX_PAGE_LIMIT}")))?,
+    };
+    let from_us = parse_time("from", p.from.as_deref())?;
+    let to_us = parse_time("to", p.to.as_deref())?;
+    if let (Some(f), Some(t)) = (from_us, to_us) {
+        if f > t {
+            return Err(ApiError::BadRequest("from: must not be after to".into()));
+        }
+    }
+    let cursor = p.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let request = EventQuery {
+        tenant,
+        q: p.q,
+        agent: p.agent,
+        session: p.session,
+        system: p.system,
+        from_us,
+        to_us,
+        limit,
+        cursor,
+    };
+    let searcher = state.searcher.clone();
+    let page = tokio::task::spawn_blocking(move || searcher.search(&request))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Stored events are already JSON: splice them in rather than parse and re-serialize.
+    let mut body = Vec::with_capacity(64 + page.events.iter().map(Vec::len).sum::<usize>());
+    body.extend_from_slice(b"{\"events\":[");
+    for (i, event) in page.events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(event);
+    }
+    body.extend_from_slice(format!("],\"total\":{},\"next_cursor\":", page.total).as_bytes());
+    match page.next_cursor {
+        Some(c) => body.extend_from_slice(format!("\"{}\"}}", c.encode()).as_bytes()),
+        None => body.extend_from_slice(b"null}"),
+    }
+    Ok(json_response(body))
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let searcher = state.searcher.clone();
+    let id = event_id.clone();
+    let found = tokio::task::spawn_blocking(move || searcher.get(&tenant, &id))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    match found {
+        Some(bytes) => Ok(json_response(bytes)),
+        None => Err(ApiError::NotFound(format!("no event {event_id:?}"))),
+    }
+}

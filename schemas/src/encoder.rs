@@ -1,0 +1,289 @@
+//! `encode_event` writes the stored form of an event: the same bytes for equal events, and bytes
+//! that `Decoder::decode` reads back into an equal event.
+//!
+//! Layout: the wire fields in a fixed order, absent optional fields and empty lists left out,
+//! `time` (and token times) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, `tenant` always present,
+//! `attributes` and then `extra` (unknown fields, keyed by dotted path) last, object keys inside
+//! them sorted.
+
+use hoptrail_core::event::{Event, EventBody, SessionRef};
+use serde_json::{Map, Value};
+
+use crate::time::write_time;
+
+/// Appends the stored JSON form of `event` to `out`.
+///
+/// The event is written as it is: redaction happened when it was decoded.
+pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
+    let mut o = ObjWriter::open(out);
+    o.str("schema", event.schema());
+    o.str("event_id", &event.event_id);
+    o.time("time", event.time_us);
+    o.str("tenant", &event.tenant);
+    o.obj("agent", |a| {
+        a.str("id", &event.agent.id);
+        a.opt_str("workload", event.agent.workload.as_deref());
+        a.opt_str("on_behalf_of", event.agent.on_behalf_of.as_deref());
+        a.opt_str("name", event.agent.name.as_deref());
+    });
+    o.str("session_id", &event.session_id);
+    if let Some(task) = &event.task {
+        o.obj("task", |t| {
+            t.opt_str("id", task.id.as_deref());
+            t.list("declared_tools", &task.declared_tools);
+            t.list("declared_systems", &task.declared_systems);
+        });
+    }
+    if let Some(trace) = &event.trace {
+        o.obj("trace", |t| {
+            t.opt_str("trace_id", trace.trace_id.as_deref());
+            t.opt_str("span_id", trace.span_id.as_deref());
+            t.opt_str("parent_span_id", trace.parent_span_id.as_deref());
+        });
+    }
+    match &event.body {
+        EventBody::ToolUse(u) => {
+            o.str("system", &u.system);
+            o.opt_str("zone", u.zone.as_deref());
+            o.obj("tool", |t| {
+                t.str("name", &u.tool.name);
+                t.opt_str("server", u.tool.server.as_deref());
+                t.opt_str("operation", u.tool.operation.as_deref());
+            });
+            o.opt_str("resource", u.resource.as_deref());
+            if let Some(c) = &u.credential {
+                o.obj("credential", |w| {
+                    w.str("id", &c.id);
+                    w.opt_str("kind", c.kind.as_deref());
+                });
+            }
+            o.str("outcome", u.outcome.as_str());
+            if let Some(d) = &u.delegated_by {
+                o.session_ref("delegated_by", d);
+            }
+        }
+        EventBody::TokenUse(u) => {
+            o.str("action", u.action.as_str());
+            o.obj("token", |t| {
+                let k = &u.token;
+                t.str("id", &k.id);
+                t.opt_str("issuer", k.issuer.as_deref());
+                t.opt_str("subject", k.subject.as_deref());
+                t.list("audience", &k.audience);
+                t.list("scopes", &k.scopes);
+                if let Some(at) = k.issued_at_us {
+                    t.time("issued_at", at);
+                }
+                if let Some(at) = k.expires_at_us {
+                    t.time("expires_at", at);
+                }
+                t.opt_str("parent_id", k.parent_id.as_deref());
+            });
+            o.opt_str("system", u.system.as_deref());
+            o.opt_str("zone", u.zone.as_deref());
+            o.opt_str("presenter", u.presenter.as_deref());
+            if let Some(a) = &u.actor {
+                o.session_ref("actor", a);
+            }
+        }
+    }
+    if !event.attributes.is_empty() {
+        o.map("attributes", &event.attributes);
+    }
+    if !event.extra.is_empty() {
+        o.map("extra", &event.extra);
+    }
+    o.close();
+}
+
+/// Writes the members of one JSON object, inserting the commas.
+struct ObjWriter<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> ObjWriter<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjWriter { out, first: true }
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_str(self.out, k);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        write_str(self.out, v);
+    }
+
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    fn time(&mut self, k: &str, us: i64) {
+        self.key(k);
+        self.out.push(b'"');
+        write_time(us, self.out);
+        self.out.push(b'"');
+    }
+
+    fn list(&mut self, k: &str, items: &[String]) {
+        if items.is_empty() {
+            return;
+        }
+        self.key(k);
+        self.out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_str(self.out, item);
+        }
+        self.out.push(b']');
+    }
+
+    fn obj(&mut self, k: &str, f: impl FnOnce(&mut ObjWriter<'_>)) {
+        self.key(k);
+        let mut inner = ObjWriter::open(self.out);
+        f(&mut inner);
+        inner.close();
+    }
+
+    fn session_ref(&mut self, k: &str, r: &SessionRef) {
+        self.obj(k, |w| {
+            w.str("agent_id", &r.agent_id);
+            w.str("session_id", &r.session_id);
+        });
+    }
+
+    fn map(&mut self, k: &str, m: &Map<String, Value>) {
+        self.key(k);
+        write_map(self.out, m);
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // serde_json's Display for a number is its JSON serialization.
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => write_map(out, m),
+    }
+}
+
+/// Keys sorted, whatever order the map keeps: with serde_json's `preserve_order` feature (which
+/// any crate in the build may turn on) equal maps can iterate differently.
+fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
+    out.push(b'{');
+    let mut write_entry = |i: usize, k: &str, v: &Value| {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        write_value(out, v);
+    };
+    if m.keys().is_sorted() {
+        for (i, (k, v)) in m.iter().enumerate() {
+            write_entry(i, k, v);
+        }
+    } else {
+        let mut entries: Vec<_> = m.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            write_entry(i, k, v);
+        }
+    }
+    out.push(b'}');
+}
+
+/// A JSON string literal, escaped the way serde_json escapes.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        let s = "a\"b\\c\nd\u{1}e\u{7f}é\u{2028}\t\r\u{8}\u{c}";
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        assert_eq!(out, serde_json::to_vec(s).unwrap());
+    }
+
+    #[test]
+    fn maps_are_written_with_sorted_keys() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,2.5,null],"c":true}}"#).unwrap();
+        let mut out = Vec::new();
+        write_value(&mut out, &v);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"c":true,"d":[1,2.5,null]},"b":1}"#
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_encodes_as_serde_json_would(s in any::<String>()) {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `hoptrail ingest FILE...`: NDJSON into the index without Kafka.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use hoptrail_collector::{ingest_ndjson, IngestReport};
+use hoptrail_indexer::EventIndex;
+use hoptrail_schemas::Decoder;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{settings, IndexArgs};
+
+pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
+    let file = settings::load(index.config.as_deref())?;
+    let data_dir = settings::data_dir(index.data_dir, &file);
+    let index = EventIndex::open_or_create(&data_dir)
+        .with_context(|| format!("opening the index in {}", data_dir.display()))?;
+    let mut writer = index
+        .writer(settings::writer(&file.index)?)
+        .context("opening the index writer (is `hoptrail serve` running on this data dir?)")?;
+    let decoder = Decoder::new();
+    let mut report = IngestReport::default();
+    let started = Instant::now();
+    for path in &files {
+        let name = path.display().to_string();
+        let (input, len): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
+            (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
+        } else {
+            let f = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+            let len = f.metadata().ok().map(|m| m.len());
+            (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+        };
+        let bar = match len {
+            Some(len) => ProgressBar::new(len).with_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_message(name.clone());
+        let base = report.bytes;
+        ingest_ndjson(&name, input, &mut writer, &decoder, &mut report, &mut |bytes| {
+            bar.set_position(bytes - base)
+        })?;
+        bar.finish_and_clear();
+    }
+    writer.close().context("committing the index")?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "ingested {} records from {} file(s) in {:.2}s ({:.0} records/s): {} accepted, {} duplicate, {} rejected, {} secrets redacted",
+        report.lines,
+        files.len(),
+        secs,
+        report.lines as f64 / secs.max(1e-9),
+        report.accepted,
+        report.duplicates,
+        report.rejected,
+        report.redactions.total(),
+    );
+    for e in &report.first_errors {
+        println!("  {}:{}: {}", e.source, e.line, e.message);
+    }
+    if report.rejected as usize > report.first_errors.len() {
+        println!("  … and {} more rejected", report.rejected as usize - report.first_errors.len());
+    }
+    Ok(if report.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,147 @@
+//! `hoptrail serve`: collector + indexer + API in one process.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hoptrail_collector::{create_topics, dead_letter_topic, KafkaConfig, Pipeline, PipelineHandle};
+use hoptrail_indexer::metrics::Metrics;
+use hoptrail_indexer::{EventIndex, WriterConfig};
+use hoptrail_query_api::{AppState, Readiness};
+
+use crate::{settings, IndexArgs};
+
+pub fn run(
+    index: IndexArgs,
+    brokers: Option<String>,
+    listen: Option<String>,
+    create: bool,
+) -> Result<ExitCode> {
+    let file = settings::load(index.config.as_deref())?;
+    let data_dir = settings::data_dir(index.data_dir, &file);
+    let listen = listen
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| settings::DEFAULT_LISTEN.to_owned());
+    let mut kafka = settings::kafka(&file, brokers)?;
+    if let Some(k) = kafka.as_mut() {
+        k.create_topics |= create;
+    }
+    let writer = settings::writer(&file.index)?;
+    let index = EventIndex::open_or_create(&data_dir)
+        .with_context(|| format!("opening the index in {}", data_dir.display()))?;
+    tracing::info!(data_dir = %data_dir.display(), events = index.num_docs(), "index open");
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("binding the API to {listen}"))?;
+        serve(index, kafka, writer, listener, std::future::pending()).await
+    })
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hoptrail-api")
+        .build()?)
+}
+
+/// Runs the pipeline (when Kafka is configured) and the API until a signal, `stop`, or a
+/// pipeline failure. Exits non-zero after a pipeline failure so a supervisor restarts it.
+pub async fn serve(
+    index: EventIndex,
+    kafka: Option<KafkaConfig>,
+    writer: WriterConfig,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<ExitCode> {
+    let metrics = Arc::new(Metrics::default());
+    let mut pipeline: Option<PipelineHandle> = None;
+    if let Some(kafka) = &kafka {
+        if kafka.create_topics {
+            let mut all = kafka.topics.clone();
+            all.extend(kafka.topics.iter().map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)));
+            create_topics(kafka, &all, kafka.create_partitions).await?;
+        }
+        let writer = index.writer(writer).context("opening the index writer")?;
+        pipeline = Some(Pipeline::new(kafka, writer, metrics.clone())?.spawn()?);
+    } else {
+        tracing::info!("no Kafka brokers configured: serving the index as it is");
+    }
+    let readiness = Readiness {
+        consumer_running: pipeline.as_ref().map(PipelineHandle::running_flag),
+    };
+    let state = AppState { searcher: index.searcher(), metrics, readiness };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "API listening");
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown_signal() => tracing::info!("signal received; shutting down"),
+                _ = stop => {},
+            }
+            let _ = tx.send(true);
+        });
+    }
+    if let Some(handle) = &pipeline {
+        let flag = handle.running_flag();
+        let tx = tx.clone();
+        let failed = failed.clone();
+        tokio::spawn(async move {
+            // The consumer sets the flag as it starts; wait for that before watching it.
+            let mut started = false;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let running = flag.load(std::sync::atomic::Ordering::Acquire);
+                if running {
+                    started = true;
+                } else if started && !*tx.borrow() {
+                    failed.store(true, std::sync::atomic::Ordering::Release);
+                    let _ = tx.send(true);
+                    return;
+                }
+            }
+        });
+    }
+    let mut rx_api = rx.clone();
+    let api = hoptrail_query_api::serve(listener, state, async move {
+        let _ = rx_api.wait_for(|stop| *stop).await;
+    });
+    api.await?;
+    let mut result = Ok(ExitCode::SUCCESS);
+    if let Some(handle) = pipeline {
+        let outcome = tokio::task::spawn_blocking(move || handle.stop()).await?;
+        if let Err(e) = outcome {
+            result = Err(anyhow::Error::new(e).context("the collector failed"));
+        }
+    }
+    if failed.load(std::sync::atomic::Ordering::Acquire) && result.is_ok() {
+        result = Err(anyhow::anyhow!("the collector stopped unexpectedly"));
+    }
+    drop(rx);
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

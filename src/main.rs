@@ -1,0 +1,129 @@
+//! The `hoptrail` command: argument parsing and wiring only; the work lives in the crates.
+
+mod cmd_demo;
+mod cmd_ingest;
+mod cmd_send;
+mod cmd_serve;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// hoptrail: the audit trail of what AI agents did with their credentials, and where they went.
+///
+/// It consumes tool-use and token-use events from Kafka, validates them against versioned
+/// schemas, redacts secrets, indexes them on local disk exactly once, and answers searches over
+/// HTTP. Start with `hoptrail demo`: it needs nothing else.
+#[derive(Parser)]
+#[command(name = "hoptrail", version, propagate_version = true)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text (level from RUST_LOG, default info).
+    #[arg(long, global = true, env = "HOPTRAIL_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that open the index.
+#[derive(clap::Args, Clone)]
+pub struct IndexArgs {
+    /// Config file (TOML); flags and environment override it. See README "Configuration".
+    #[arg(long, env = "HOPTRAIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the index (created when missing) [default: ./hoptrail-data].
+    #[arg(long, env = "HOPTRAIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector, the indexer and the HTTP API in one process.
+    ///
+    /// With brokers configured it consumes the topics into the index; without, it serves an
+    /// existing index (for example one built by `hoptrail ingest` from exported logs).
+    Serve {
+        #[command(flatten)]
+        index: IndexArgs,
+        /// Kafka bootstrap servers, host:port[,host:port].
+        #[arg(long, env = "HOPTRAIL_BROKERS")]
+        brokers: Option<String>,
+        /// Address of the HTTP API [default: 127.0.0.1:7700].
+        #[arg(long, env = "HOPTRAIL_LISTEN")]
+        listen: Option<String>,
+        /// Create the input topics and their dead-letter topics when missing.
+        #[arg(long)]
+        create_topics: bool,
+    },
+    /// Index NDJSON files (or `-` for standard input) without Kafka, with the same validation
+    /// and redaction. Re-ingesting a file adds nothing twice.
+    Ingest {
+        #[command(flatten)]
+        index: IndexArgs,
+        /// NDJSON files, one event per line; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Produce NDJSON events to Kafka, routed by `schema` to the configured topics and keyed by
+    /// `agent.id` (so one agent's events stay in order on one partition).
+    Send {
+        /// NDJSON file; `-` reads standard input.
+        file: PathBuf,
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "HOPTRAIL_BROKERS", required = true)]
+        brokers: String,
+        /// Send every record to this topic instead of routing by schema.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Config file whose [kafka] section supplies topics and librdkafka properties.
+        #[arg(long, env = "HOPTRAIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// The whole pipeline on an embedded default: an in-process Kafka mock cluster, a built-in
+    /// scenario (several agents, a delegation, a stolen-token pivot to an external SaaS), the
+    /// real collector and indexer, and the API on 127.0.0.1:7700.
+    Demo {
+        /// Address of the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        listen: String,
+        /// Keep the demo index here instead of a fresh temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Ingest the scenario, print the summary and exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let result = match cli.command {
+        Command::Serve { index, brokers, listen, create_topics } => {
+            cmd_serve::run(index, brokers, listen, create_topics)
+        }
+        Command::Ingest { index, files } => cmd_ingest::run(index, files),
+        Command::Send { file, brokers, topic, config } => cmd_send::run(file, brokers, topic, config),
+        Command::Demo { listen, data_dir, no_serve } => cmd_demo::run(listen, data_dir, no_serve),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,tantivy=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

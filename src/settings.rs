@@ -1,0 +1,121 @@
+//! The config file, layered under flags and environment. Invariant: only validated settings leave
+//! this module; an unknown key in the file is an error, not silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hoptrail_collector::{KafkaConfig, KafkaConfigFile};
+use hoptrail_indexer::WriterConfig;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "hoptrail-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+/// The config file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Index directory.
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    pub listen: Option<String>,
+    /// Kafka source.
+    #[serde(default)]
+    pub kafka: KafkaConfigFile,
+    /// Index writer.
+    #[serde(default)]
+    pub index: IndexFileConfig,
+}
+
+/// `[index]`: the commit policy and writer resources.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexFileConfig {
+    /// Commit at least this often while events arrive (default 1000).
+    pub commit_interval_ms: Option<u64>,
+    /// Commit when this many events are pending (default 100000).
+    pub commit_max_docs: Option<usize>,
+    /// Indexing memory in MiB, shared by the indexing threads (default 256).
+    pub writer_memory_mib: Option<usize>,
+    /// Indexing threads (default: the machine's cores, at most 8).
+    pub writer_threads: Option<usize>,
+}
+
+pub fn load(path: Option<&Path>) -> Result<FileConfig> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+pub fn env_map() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+pub fn kafka(file: &FileConfig, brokers: Option<String>) -> Result<Option<KafkaConfig>> {
+    Ok(KafkaConfig::from_file(file.kafka.clone(), brokers, &env_map())?)
+}
+
+pub fn writer(file: &IndexFileConfig) -> Result<WriterConfig> {
+    let mut c = WriterConfig::default();
+    if let Some(ms) = file.commit_interval_ms {
+        anyhow::ensure!(ms >= 10, "index.commit_interval_ms: must be at least 10");
+        c.commit_interval = Duration::from_millis(ms);
+    }
+    if let Some(n) = file.commit_max_docs {
+        anyhow::ensure!(n >= 1, "index.commit_max_docs: must be at least 1");
+        c.commit_max_docs = n;
+    }
+    if let Some(mib) = file.writer_memory_mib {
+        // tantivy needs at least 15 MB per indexing thread.
+        anyhow::ensure!(mib >= 16 * c.num_threads.max(1), "index.writer_memory_mib: must be at least 16 per writer thread");
+        c.memory_budget_bytes = mib << 20;
+    }
+    if let Some(t) = file.writer_threads {
+        anyhow::ensure!((1..=64).contains(&t), "index.writer_threads: must be from 1 to 64");
+        c.num_threads = t;
+    }
+    anyhow::ensure!(
+        c.memory_budget_bytes >= c.num_threads * (16 << 20),
+        "index.writer_memory_mib: must be at least 16 per writer thread"
+    );
+    Ok(c)
+}
+
+pub fn data_dir(flag: Option<PathBuf>, file: &FileConfig) -> PathBuf {
+    flag.or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_key_in_the_config_file_is_an_error() {
+        assert!(toml::from_str::<FileConfig>("data_dirr = 'x'").is_err());
+        assert!(toml::from_str::<FileConfig>("[index]\ncommit_every = 1").is_err());
+    }
+
+    #[test]
+    fn a_full_config_file_parses() {
+        let c: FileConfig = toml::from_str(
+            r#"
+            data_dir = "/var/lib/hoptrail"
+            listen = "0.0.0.0:7700"
+            [kafka]
+            brokers = "kafka-1:9092"
+            group_id = "hoptrail-prod"
+            topics = ["agent.tool-use.v1"]
+            [kafka.properties]
+            "security.protocol" = "SASL_SSL"
+            [index]
+            commit_interval_ms = 500
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("kafka-1:9092"));
+        assert_eq!(writer(&c.index).unwrap().commit_interval, Duration::from_millis(500));
+    }
+}
