@@ -285,7 +285,7 @@ fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSe
 
 /// Builds the tantivy document of an event. Takes the event by value so that attributes move
 /// into the document instead of being copied.
-pub(crate) fn build_document(
+pub fn build_document(
     f: &EventSchema,
     event: Event,
     hash: u64,

@@ -15,4 +15,4 @@ pub use error::{IndexError, Result};
 pub use event_index::EventIndex;
 pub use event_schema::{EventSchema, SEARCHABLE_FIELDS};
 pub use event_searcher::{Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT};
-pub use event_writer::{id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig};
+pub use event_writer::{build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig};

@@ -5,11 +5,13 @@ use hoptrail_core::event::{
     Agent, Credential, Event, EventBody, Outcome, SessionRef, Task, Token, TokenAction, TokenUse,
     Tool, ToolUse, Trace, DEFAULT_TENANT, TOKEN_USE_V1, TOOL_USE_V1,
 };
+use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
 use crate::record_error::{Reason, RecordError};
 use crate::redactor::{RedactionCounts, Redactor};
 use crate::rules::{self, MAX_EVENT_ID_CHARS, MAX_ID_CHARS};
+use crate::slots::{Field, Seed, Shape, Slots};
 use crate::time::parse_time;
 
 /// The largest record accepted, in bytes.
@@ -67,17 +69,22 @@ impl Decoder {
             )
         })?;
         check_depth(text.as_bytes())?;
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            RecordError::new(Reason::NotJson, format!("record: not JSON: {e}"))
-        })?;
-        let Value::Object(map) = value else {
-            return Err(RecordError::field(
-                "record",
-                &format!("expected an object, got {}", type_name(&value)),
-            ));
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Seed(&RECORD)
+            .deserialize(&mut de)
+            .and_then(|f| de.end().map(|()| f))
+            .map_err(|e| RecordError::new(Reason::NotJson, format!("record: not JSON: {e}")))?;
+        let slots = match parsed {
+            Field::Object(slots) => slots,
+            Field::Value(v) => {
+                return Err(RecordError::field(
+                    "record",
+                    &format!("expected an object, got {}", type_name(&v)),
+                ))
+            }
         };
 
-        let mut event = build_event(map)?;
+        let mut event = build_event(slots)?;
         if bytes.len() > ATTRIBUTES_UNMEASURED_RECORD_BYTES
             && !fits_in(&event.attributes, MAX_ATTRIBUTES_BYTES)
         {
@@ -187,10 +194,67 @@ fn wrong_type(path: &str, expected: &str, got: &Value) -> RecordError {
     RecordError::field(path, &format!("expected {expected}, got {}", type_name(got)))
 }
 
-/// A JSON object being taken apart: known fields are removed as they are read, and whatever is
+const AGENT: Shape = Shape {
+    keys: &[("id", None), ("workload", None), ("on_behalf_of", None), ("name", None)],
+};
+const TASK: Shape = Shape {
+    keys: &[("id", None), ("declared_tools", None), ("declared_systems", None)],
+};
+const TRACE: Shape = Shape {
+    keys: &[("trace_id", None), ("span_id", None), ("parent_span_id", None)],
+};
+const TOOL: Shape = Shape {
+    keys: &[("name", None), ("server", None), ("operation", None)],
+};
+const CREDENTIAL: Shape = Shape {
+    keys: &[("id", None), ("kind", None)],
+};
+const SESSION_REF: Shape = Shape {
+    keys: &[("agent_id", None), ("session_id", None)],
+};
+const TOKEN: Shape = Shape {
+    keys: &[
+        ("id", None),
+        ("issuer", None),
+        ("subject", None),
+        ("audience", None),
+        ("scopes", None),
+        ("issued_at", None),
+        ("expires_at", None),
+        ("parent_id", None),
+    ],
+};
+/// Every top-level key of either schema; those of the other schema end up in `extra`.
+const RECORD: Shape = Shape {
+    keys: &[
+        ("schema", None),
+        ("event_id", None),
+        ("time", None),
+        ("tenant", None),
+        ("agent", Some(&AGENT)),
+        ("session_id", None),
+        ("task", Some(&TASK)),
+        ("trace", Some(&TRACE)),
+        ("attributes", None),
+        ("extra", None),
+        ("system", None),
+        ("zone", None),
+        ("tool", Some(&TOOL)),
+        ("resource", None),
+        ("credential", Some(&CREDENTIAL)),
+        ("outcome", None),
+        ("delegated_by", Some(&SESSION_REF)),
+        ("action", None),
+        ("token", Some(&TOKEN)),
+        ("presenter", None),
+        ("actor", Some(&SESSION_REF)),
+    ],
+};
+
+/// A JSON object being taken apart: known fields are taken as they are read, and whatever is
 /// left over is unknown and goes to `Event::extra`.
 struct Obj {
-    map: Map<String, Value>,
+    slots: Slots,
     /// Dotted path of this object from the record root; empty for the root.
     path: &'static str,
 }
@@ -206,9 +270,9 @@ impl Obj {
 
     /// Removes `key`; `null` reads as absent.
     fn take(&mut self, key: &str) -> Option<Value> {
-        match self.map.remove(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
+        match self.slots.take(key)? {
+            Field::Value(Value::Null) => None,
+            f => Some(f.into_value()),
         }
     }
 
@@ -262,10 +326,10 @@ impl Obj {
 
     fn opt_obj(&mut self, key: &'static str) -> Result<Option<Obj>, RecordError> {
         debug_assert!(self.path.is_empty(), "known objects sit at the root");
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Obj { map, path: key })),
-            Some(v) => Err(wrong_type(&self.path_of(key), "an object", &v)),
+        match self.slots.take(key) {
+            None | Some(Field::Value(Value::Null)) => Ok(None),
+            Some(Field::Object(slots)) => Ok(Some(Obj { slots, path: key })),
+            Some(Field::Value(v)) => Err(wrong_type(&self.path_of(key), "an object", &v)),
         }
     }
 
@@ -306,7 +370,7 @@ impl Obj {
 
     /// Moves the fields nobody read into `extra`, keyed by their dotted path.
     fn finish(self, extra: &mut Map<String, Value>) {
-        for (k, v) in self.map {
+        for (k, v) in self.slots.into_entries() {
             let key = if self.path.is_empty() {
                 k
             } else {
@@ -322,8 +386,8 @@ enum Kind {
     TokenUse,
 }
 
-fn build_event(map: Map<String, Value>) -> Result<Event, RecordError> {
-    let mut root = Obj { map, path: "" };
+fn build_event(slots: Slots) -> Result<Event, RecordError> {
+    let mut root = Obj { slots, path: "" };
     let mut extra = Map::new();
     // The stored form (see `encode_event`) keeps unknown fields under "extra"; reading that
     // object back as-is makes encode -> decode exact.

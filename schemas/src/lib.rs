@@ -11,6 +11,7 @@ mod encoder;
 mod record_error;
 mod redactor;
 mod rules;
+mod slots;
 mod time;
 
 pub use decoder::{

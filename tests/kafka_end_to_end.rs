@@ -1,0 +1,209 @@
+//! End-to-end: Kafka-protocol broker → `hoptrail serve` → index on disk → HTTP API.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::message::{Headers, Message};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_lettered_with_its_reason() {
+    let sb = Sandbox::new("mixed");
+    let server = sb.start_hoptrail(&sb.write_config(100_000));
+    let valid = valid_events(&sb.prefix, 9_700);
+    let invalid = invalid_records(&sb.prefix, 300);
+    // Interleave so that bad records sit between good ones on the same partitions.
+    let mut records = Vec::new();
+    let mut bad = invalid.iter();
+    for (i, (_, r)) in valid.iter().enumerate() {
+        records.push(Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() });
+        if i % 32 == 5 {
+            if let Some(b) = bad.next() {
+                records.push(Record { topic: b.topic, key: Some(format!("agent-{}", i % 37)), payload: b.payload.clone() });
+            }
+        }
+    }
+    for b in bad {
+        records.push(Record { topic: b.topic, key: None, payload: b.payload.clone() });
+    }
+    sb.produce(&records);
+
+    assert_eq!(server.wait_total(valid.len() as u64, WAIT), valid.len() as u64);
+    let ids = server.all_event_ids();
+    assert_eq!(ids.len(), valid.len(), "paging returns each event once");
+    let expected: BTreeSet<String> = valid.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(id_set(&ids), expected);
+
+    let dead = sb.read_all(&sb.dead_letter_topic(TOOL), invalid.len(), WAIT);
+    assert_eq!(dead.len(), invalid.len(), "one dead letter per invalid record, no more");
+    let sent: BTreeSet<Vec<u8>> = invalid.iter().map(|r| r.payload.clone()).collect();
+    let got: BTreeSet<Vec<u8>> = dead.iter().map(|m| m.payload().unwrap_or_default().to_vec()).collect();
+    assert_eq!(got, sent, "dead letters carry the original bytes");
+    for m in &dead {
+        let headers = m.headers().expect("dead letters carry headers");
+        let header = |k: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == k)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| panic!("missing header {k}"))
+        };
+        assert!(!header("hoptrail.reason").is_empty());
+        assert!(header("hoptrail.error").contains(':'), "reason names a field or the record: {}", header("hoptrail.error"));
+        assert_eq!(header("hoptrail.source.topic"), sb.topics[TOOL]);
+        header("hoptrail.source.partition").parse::<i32>().unwrap();
+        header("hoptrail.source.offset").parse::<i64>().unwrap();
+    }
+    let reasons: BTreeSet<String> = dead
+        .iter()
+        .filter_map(|m| m.headers()?.iter().find(|h| h.key == "hoptrail.reason")?.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    for r in ["not_json", "invalid_field", "unknown_schema", "too_deep", "invalid_utf8"] {
+        assert!(reasons.contains(r), "reason {r} among {reasons:?}");
+    }
+    assert_eq!(server.metric("hoptrail_events_indexed_total") as usize, valid.len());
+    let rejected: f64 = ["not_json", "invalid_field", "unknown_schema", "too_deep", "invalid_utf8", "too_large"]
+        .iter()
+        .map(|r| server.metric(&format!("hoptrail_events_rejected_total{{reason=\"{r}\"}}")))
+        .sum();
+    assert_eq!(rejected as usize, invalid.len());
+}
+
+#[test]
+fn the_same_events_sent_twice_are_indexed_once() {
+    let sb = Sandbox::new("twice");
+    let server = sb.start_hoptrail(&sb.write_config(100_000));
+    let events = valid_events(&sb.prefix, 1_000);
+    let records: Vec<Record> = events.iter().map(|(_, r)| Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() }).collect();
+    sb.produce(&records);
+    assert_eq!(server.wait_total(1_000, WAIT), 1_000);
+    sb.produce(&records);
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.metric("hoptrail_events_duplicate_total") < 1_000.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.metric("hoptrail_events_duplicate_total"), 1_000.0);
+    assert_eq!(server.total(), 1_000);
+    assert_eq!(server.all_event_ids().len(), 1_000);
+}
+
+#[test]
+fn serve_killed_with_sigkill_mid_ingest_restarts_with_exactly_the_accepted_set() {
+    let sb = Sandbox::new("kill9");
+    // Small commits so that the kill lands between commits, with work both behind and ahead.
+    let config = sb.write_config(1_000);
+    let mut server = sb.start_hoptrail(&config);
+    let events = valid_events(&sb.prefix, 20_000);
+    let invalid = invalid_records(&sb.prefix, 200);
+    let mut records: Vec<Record> = events.iter().map(|(_, r)| Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() }).collect();
+    records.extend(invalid);
+    sb.produce(&records);
+    let seen = server.wait_total(1, WAIT);
+    server.kill9();
+    assert!(seen > 0 && seen < events.len() as u64, "killed mid-ingest (saw {seen} of {})", events.len());
+
+    let server = sb.start_hoptrail(&config);
+    assert_eq!(server.wait_total(events.len() as u64, WAIT), events.len() as u64);
+    // Let it run a little more: nothing may be added twice by a late re-delivery.
+    std::thread::sleep(Duration::from_secs(2));
+    let ids = server.all_event_ids();
+    assert_eq!(ids.len(), events.len(), "no duplicates after the restart");
+    let expected: BTreeSet<String> = events.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(id_set(&ids), expected, "no loss after the restart");
+}
+
+#[test]
+fn a_secret_in_attributes_is_never_returned_by_any_endpoint_nor_found_in_the_index_files() {
+    let sb = Sandbox::new("secret");
+    let server = sb.start_hoptrail(&sb.write_config(100_000));
+    let aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+    let github = "ghp_Zq7sR2vX9kL4mN8pT1wY6cB3dF5gH0jK2lQ9";
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtYWdlbnQifQ.c2lnbmF0dXJlc2lnbmF0dXJlc2ln";
+    let event = serde_json::json!({
+        "schema": "hoptrail.tool_use.v1", "event_id": "secret-1", "time": "2026-11-30T10:00:00Z",
+        "agent": {"id": "agent-leaky"}, "session_id": "s-1", "system": "aws:prod-123",
+        "tool": {"name": "s3.get_object", "operation": format!("GET with Authorization: Bearer {jwt}")},
+        "resource": format!("https://example.com/download?token={github}"),
+        "outcome": "success",
+        "attributes": {"preview": format!("aws_secret_access_key={aws_secret}"), "nested": {"gh": github}},
+    });
+    sb.produce(&[Record { topic: TOOL, key: Some("agent-leaky".into()), payload: serde_json::to_vec(&event).unwrap() }]);
+    assert_eq!(server.wait_total(1, WAIT), 1);
+
+    let secrets = [aws_secret, github, jwt, "eyJzdWIiOiJzZWNyZXQtYWdlbnQifQ"];
+    for path in [
+        "/v1/events".to_string(),
+        "/v1/events/secret-1".to_string(),
+        "/v1/events?agent=agent-leaky".to_string(),
+        "/v1/events?q=attributes.preview:REDACTED".to_string(),
+    ] {
+        let (status, body) = server.get_text(&path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("[REDACTED:"), "{path}: the redaction marker is visible: {body}");
+        for s in secrets {
+            assert!(!body.contains(s), "{path} leaked {s}");
+        }
+    }
+    // Searching for a secret finds nothing: it was never indexed.
+    for s in [github, "wJalrXUtnFEMI"] {
+        let (status, body) = server.get(&format!("/v1/events?q=%22{s}%22"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["total"], 0, "searching {s}");
+    }
+    drop(server);
+
+    // Nothing on disk: neither in the raw files nor in any term or stored document.
+    let dir = sb.data_dir();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for s in secrets {
+            assert!(!contains(&bytes, s.as_bytes()), "{s} found in index file");
+        }
+    }
+    let index = tantivy::Index::open_in_dir(&dir).unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let lowered: Vec<String> = secrets.iter().map(|s| s.to_lowercase()).collect();
+    for segment in searcher.segment_readers() {
+        for (field, entry) in index.schema().fields() {
+            if !entry.is_indexed() {
+                continue;
+            }
+            let inverted = segment.inverted_index(field).unwrap();
+            let mut terms = inverted.terms().stream().unwrap();
+            while terms.advance() {
+                let term = String::from_utf8_lossy(terms.key()).to_lowercase();
+                for s in &lowered {
+                    assert!(!term.contains(s.as_str()), "term {term:?} of {} holds a secret", entry.name());
+                }
+                // Tokenizers split secrets: no long fragment of one may be a term either.
+                for s in &lowered {
+                    for piece in s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| p.len() >= 12) {
+                        assert!(!term.contains(piece), "term {term:?} holds a piece of a secret");
+                    }
+                }
+            }
+        }
+        let stored = index.schema().get_field("event").unwrap();
+        let store = segment.get_store_reader(1).unwrap();
+        let mut docs = 0;
+        for doc in store.iter::<tantivy::TantivyDocument>(None) {
+            use tantivy::schema::Value;
+            let doc = doc.unwrap();
+            let bytes = doc.get_first(stored).and_then(|v| v.as_bytes()).unwrap();
+            docs += 1;
+            for s in secrets {
+                assert!(!contains(bytes, s.as_bytes()), "stored document holds {s}");
+            }
+        }
+        assert_eq!(docs, 1);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
