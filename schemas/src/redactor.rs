@@ -154,10 +154,20 @@ const PATTERNS: [(SecretKind, &str); 8] = [
     ),
 ];
 
-/// Finds and replaces secrets. Built once (it compiles one regex), then shared: `Send + Sync`.
+/// Every match of [`PATTERNS`] contains one of these literals. A literal-only regex is searched
+/// with SIMD at a fraction of a nanosecond per byte, so text without secrets (nearly all of it)
+/// never reaches the full patterns.
+const TRIGGER: &str = r"(?i:bearer|basic|secret)|-----BEGIN|eyJ|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA|A3T|gh[pousr]_|github_pat_|xox|xapp-";
+
+/// Finds and replaces secrets. Built once (it compiles its regexes), then shared: `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Redactor {
+    trigger: Regex,
+    /// All patterns as one alternation: one pass finds the leftmost secret of any kind.
     any: Regex,
+    /// `PATTERNS[i]` alone, to tell which one matched and where its secret is. Running the
+    /// small regex over the match is much cheaper than capture groups on the alternation.
+    each: Vec<Regex>,
 }
 
 impl Default for Redactor {
@@ -169,15 +179,17 @@ impl Default for Redactor {
 impl Redactor {
     /// Compiles the patterns.
     pub fn new() -> Self {
-        // One alternation is a single pass over the text (the regex engine prefilters on the
-        // literal prefixes) instead of one pass per kind.
+        let compile = |p: &str| Regex::new(p).expect("the built-in secret patterns compile");
         let combined = PATTERNS
             .iter()
             .map(|(_, p)| format!("(?:{p})"))
             .collect::<Vec<_>>()
             .join("|");
-        let any = Regex::new(&combined).expect("the built-in secret patterns compile");
-        Redactor { any }
+        Redactor {
+            trigger: compile(TRIGGER),
+            any: compile(&combined),
+            each: PATTERNS.iter().map(|(_, p)| compile(p)).collect(),
+        }
     }
 
     /// Returns `s` with every recognized secret replaced by its marker, borrowing when there is
@@ -200,24 +212,19 @@ impl Redactor {
     }
 
     fn redact_pass<'a>(&self, s: &'a str, counts: &mut RedactionCounts) -> Cow<'a, str> {
-        if s.len() < MIN_SECRET_LEN {
+        if s.len() < MIN_SECRET_LEN || !self.trigger.is_match(s) {
             return Cow::Borrowed(s);
         }
-        let Some(first) = self.any.find(s) else {
-            return Cow::Borrowed(s);
-        };
-        let mut locs = self.any.capture_locations();
         let mut out: Option<String> = None;
         let mut copied = 0;
-        let mut at = first.start();
+        let mut at = 0;
         while at <= s.len() {
-            let Some(m) = self.any.captures_read_at(&mut locs, s, at) else {
+            let Some(m) = self.any.find_at(s, at) else {
                 break;
             };
-            let Some((kind, start, end)) = (0..PATTERNS.len())
-                .find_map(|i| locs.get(i + 1).map(|(a, b)| (PATTERNS[i].0, a, b)))
-            else {
-                break;
+            let Some((kind, start, end)) = self.identify(s, m.start(), m.end()) else {
+                at = next_boundary(s, m.start() + 1);
+                continue;
             };
             let secret = &s[start..end];
             if kind == SecretKind::BasicAuth && !is_basic_credential(secret) {
@@ -248,6 +255,26 @@ impl Redactor {
                 Cow::Owned(o)
             }
         }
+    }
+
+    /// Which pattern produced the alternation's match `s[start..end]`, and the span of its secret.
+    ///
+    /// In a leftmost-first alternation the winner is the first alternative that matches at
+    /// `start`; each is tried on `s[..end]` only, which keeps the work linear in the match length.
+    /// (Cutting the text there cannot change the winner: its own match ends there anyway.)
+    fn identify(&self, s: &str, start: usize, end: usize) -> Option<(SecretKind, usize, usize)> {
+        let hay = s.get(..end)?;
+        for (re, (kind, _)) in self.each.iter().zip(PATTERNS.iter()) {
+            let mut locs = re.capture_locations();
+            match re.captures_read_at(&mut locs, hay, start) {
+                Some(m) if m.start() == start && m.end() == end => {
+                    let (a, b) = locs.get(1)?;
+                    return Some((*kind, a, b));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Redacts every string in `v`, recursively: object keys as well as values, and the whole
@@ -327,7 +354,7 @@ impl Redactor {
     fn redact_keys(&self, m: &mut Map<String, Value>, counts: &mut RedactionCounts) {
         let dirty = m
             .keys()
-            .any(|k| k.len() >= MIN_SECRET_LEN && self.any.is_match(k));
+            .any(|k| k.len() >= MIN_SECRET_LEN && self.trigger.is_match(k));
         if !dirty {
             return;
         }
@@ -350,20 +377,21 @@ impl Redactor {
     /// A Bearer credential that is itself a recognizable token is reported as that token, so it
     /// gets the same marker as the same token seen bare elsewhere.
     fn bearer_kind(&self, credential: &str) -> SecretKind {
-        let mut locs = self.any.capture_locations();
-        if self.any.captures_read(&mut locs, credential).is_some() {
-            for (i, (kind, _)) in PATTERNS.iter().enumerate() {
-                if locs.get(i + 1) == Some((0, credential.len()))
-                    && matches!(
-                        kind,
-                        SecretKind::Jwt
-                            | SecretKind::GithubToken
-                            | SecretKind::SlackToken
-                            | SecretKind::AwsAccessKeyId
-                    )
-                {
-                    return *kind;
-                }
+        const TOKEN_KINDS: [SecretKind; 4] = [
+            SecretKind::Jwt,
+            SecretKind::GithubToken,
+            SecretKind::SlackToken,
+            SecretKind::AwsAccessKeyId,
+        ];
+        for (re, (kind, _)) in self.each.iter().zip(PATTERNS.iter()) {
+            if !TOKEN_KINDS.contains(kind) {
+                continue;
+            }
+            let mut locs = re.capture_locations();
+            if re.captures_read(&mut locs, credential).is_some()
+                && locs.get(1) == Some((0, credential.len()))
+            {
+                return *kind;
             }
         }
         SecretKind::BearerAuth

@@ -1,0 +1,185 @@
+//! The index's contract, on a real on-disk index.
+
+use std::collections::BTreeSet;
+
+use hoptrail_core::Event;
+use hoptrail_schemas::Decoder;
+
+use crate::{AddOutcome, Cursor, EventIndex, EventQuery, WriterConfig};
+
+fn event(tenant: &str, id: &str, time: &str, agent: &str, system: &str) -> Event {
+    let json = serde_json::json!({
+        "schema": "hoptrail.tool_use.v1", "event_id": id, "time": time, "tenant": tenant,
+        "agent": {"id": agent}, "session_id": "s1", "system": system,
+        "tool": {"name": "t"}, "outcome": "success", "attributes": {"note": "hello world"},
+    });
+    Decoder::new().decode(json.to_string().as_bytes()).unwrap().event
+}
+
+fn small_writer() -> WriterConfig {
+    WriterConfig { num_threads: 1, memory_budget_bytes: 20 << 20, ..WriterConfig::default() }
+}
+
+fn query(tenant: &str) -> EventQuery {
+    EventQuery { tenant: tenant.into(), limit: 100, ..Default::default() }
+}
+
+fn ids(index: &EventIndex, q: &EventQuery) -> Vec<String> {
+    let page = index.searcher().search(q).unwrap();
+    page.events
+        .iter()
+        .map(|e| serde_json::from_slice::<serde_json::Value>(e).unwrap()["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_duplicate_event_id_is_dropped_within_a_batch_and_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = EventIndex::open_or_create(dir.path()).unwrap();
+        let mut w = index.writer(small_writer()).unwrap();
+        assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+        assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:09Z", "b", "x")).unwrap(), AddOutcome::Duplicate);
+        w.close().unwrap();
+    }
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Duplicate);
+    assert_eq!(w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+    w.close().unwrap();
+    assert_eq!(index.searcher().num_docs(), 2);
+}
+
+#[test]
+fn the_same_event_id_in_two_tenants_is_two_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    assert_eq!(w.add(event("t1", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+    assert_eq!(w.add(event("t2", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+    w.close().unwrap();
+    assert!(index.searcher().get("t1", "e1").unwrap().is_some());
+    assert!(index.searcher().get("t3", "e1").unwrap().is_none());
+}
+
+#[test]
+fn the_checkpoint_is_committed_with_the_documents_and_read_back_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = EventIndex::open_or_create(dir.path()).unwrap();
+        let mut w = index.writer(small_writer()).unwrap();
+        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+        w.advance("topic", 2, 41);
+        w.commit().unwrap();
+        // Added but never committed: neither the document nor the position survive.
+        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+        w.advance("topic", 2, 99);
+    }
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let payload = index.committed_payload().unwrap();
+    assert_eq!(payload.checkpoint.next_offset("topic", 2), Some(41));
+    assert_eq!(index.num_docs(), 1);
+    let w = index.writer(small_writer()).unwrap();
+    assert_eq!(w.committed_checkpoint().next_offset("topic", 2), Some(41));
+}
+
+#[test]
+fn a_search_never_leaves_its_tenant_whatever_the_query_string_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    w.add(event("mine", "m1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+    w.add(event("theirs", "t1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+    w.commit().unwrap();
+    for q in ["tenant:theirs", "event_id:t1", "*", "hello OR tenant:theirs"] {
+        let mut req = query("mine");
+        req.q = Some(q.into());
+        let found = ids(&index, &req);
+        assert!(!found.contains(&"t1".to_string()), "{q} leaked {found:?}");
+    }
+    assert_eq!(index.searcher().search(&query("mine")).unwrap().total, 1);
+}
+
+#[test]
+fn pages_are_newest_first_and_the_cursor_visits_every_match_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    // Several events share one timestamp: the cursor must still not skip or repeat any.
+    for i in 0..57 {
+        let time = format!("2026-01-01T00:00:{:02}.000001Z", i / 5);
+        w.add(event("t", &format!("e{i:02}"), &time, "a", "s")).unwrap();
+        if i % 20 == 0 {
+            w.commit().unwrap(); // spread over several segments
+        }
+    }
+    w.commit().unwrap();
+    let mut seen = Vec::new();
+    let mut req = query("t");
+    req.limit = 10;
+    let mut last_time = i64::MAX;
+    loop {
+        let page = index.searcher().search(&req).unwrap();
+        assert_eq!(page.total, 57, "total counts every match on every page");
+        for e in &page.events {
+            let v: serde_json::Value = serde_json::from_slice(e).unwrap();
+            let t = hoptrail_schemas::parse_time(v["time"].as_str().unwrap()).unwrap();
+            assert!(t <= last_time, "newest first");
+            last_time = t;
+            seen.push(v["event_id"].as_str().unwrap().to_owned());
+        }
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 57);
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 57);
+}
+
+#[test]
+fn time_bounds_are_exact_to_the_microsecond_and_the_upper_bound_is_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    w.add(event("t", "before", "2026-01-01T00:00:00.999999Z", "a", "s")).unwrap();
+    w.add(event("t", "at", "2026-01-01T00:00:01Z", "a", "s")).unwrap();
+    w.add(event("t", "end", "2026-01-01T00:00:02Z", "a", "s")).unwrap();
+    w.commit().unwrap();
+    let mut req = query("t");
+    req.from_us = hoptrail_schemas::parse_time("2026-01-01T00:00:01Z");
+    req.to_us = hoptrail_schemas::parse_time("2026-01-01T00:00:02Z");
+    assert_eq!(ids(&index, &req), vec!["at".to_string()]);
+}
+
+#[test]
+fn filters_and_query_strings_combine_as_and() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    w.add(event("t", "1", "2026-01-01T00:00:00Z", "a", "jira.corp")).unwrap();
+    w.add(event("t", "2", "2026-01-01T00:00:01Z", "a", "aws:prod-1")).unwrap();
+    w.add(event("t", "3", "2026-01-01T00:00:02Z", "b", "aws:prod-1")).unwrap();
+    w.commit().unwrap();
+    let mut req = query("t");
+    req.agent = Some("a".into());
+    req.system = Some("aws:prod-1".into());
+    assert_eq!(ids(&index, &req), vec!["2".to_string()]);
+    let mut req = query("t");
+    req.q = Some("system:\"aws:prod-1\" AND agent_id:b".into());
+    assert_eq!(ids(&index, &req), vec!["3".to_string()]);
+    let mut req = query("t");
+    req.q = Some("attributes.note:hello".into());
+    assert_eq!(index.searcher().search(&req).unwrap().total, 3);
+}
+
+#[test]
+fn a_malformed_query_string_is_an_error_that_carries_the_parsers_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut req = query("t");
+    req.q = Some("system:(unclosed".into());
+    let err = index.searcher().search(&req).unwrap_err();
+    assert!(matches!(err, crate::IndexError::Query(_)), "{err}");
+    assert!(!err.to_string().is_empty());
+}
