@@ -264,7 +264,11 @@ impl Redactor {
     /// (Cutting the text there cannot change the winner: its own match ends there anyway.)
     fn identify(&self, s: &str, start: usize, end: usize) -> Option<(SecretKind, usize, usize)> {
         let hay = s.get(..end)?;
+        let rest = hay.as_bytes().get(start..)?;
         for (re, (kind, _)) in self.each.iter().zip(PATTERNS.iter()) {
+            if !may_start(*kind, rest) {
+                continue;
+            }
             let mut locs = re.capture_locations();
             match re.captures_read_at(&mut locs, hay, start) {
                 Some(m) if m.start() == start && m.end() == end => {
@@ -384,7 +388,7 @@ impl Redactor {
             SecretKind::AwsAccessKeyId,
         ];
         for (re, (kind, _)) in self.each.iter().zip(PATTERNS.iter()) {
-            if !TOKEN_KINDS.contains(kind) {
+            if !TOKEN_KINDS.contains(kind) || !may_start(*kind, credential.as_bytes()) {
                 continue;
             }
             let mut locs = re.capture_locations();
@@ -395,6 +399,22 @@ impl Redactor {
             }
         }
         SecretKind::BearerAuth
+    }
+}
+
+/// Whether a match of `kind`'s pattern can begin at the start of `text`: a byte test that spares
+/// running the regexes that cannot.
+fn may_start(kind: SecretKind, text: &[u8]) -> bool {
+    let first = text.first().copied().unwrap_or(0);
+    match kind {
+        SecretKind::PrivateKey => text.starts_with(b"-----BEGIN"),
+        SecretKind::Jwt => text.starts_with(b"eyJ"),
+        SecretKind::AwsAccessKeyId => first == b'A',
+        SecretKind::GithubToken => text.starts_with(b"gh") || text.starts_with(b"github_pat_"),
+        SecretKind::SlackToken => text.starts_with(b"xox") || text.starts_with(b"xapp-"),
+        SecretKind::AwsSecretAccessKey => matches!(first, b'a' | b'A' | b's' | b'S'),
+        SecretKind::BearerAuth | SecretKind::BasicAuth => matches!(first, b'b' | b'B'),
+        SecretKind::SecretField => false,
     }
 }
 
