@@ -1,1 +1,855 @@
-fn main() {}
+//! Ingest throughput on this machine, in one run: `cargo bench --bench ingest`.
+//!
+//! 1. raw tantivy, in a child process (so that its memory peak is its own): the same N events as
+//!    prebuilt documents of hoptrail's schema, added with all cores into a fresh on-disk index,
+//!    committing every 100 000 documents and once at the end. Only `add_document` and the
+//!    commits are timed. The child also times the pipeline's per-event work on one thread:
+//!    decode (parse + validate + redact) alone, then decode + stored encoding + document.
+//! 2. hoptrail end to end: N events pre-produced to Kafka (a real broker named by
+//!    `HOPTRAIL_BENCH_BROKERS` or `HOPTRAIL_TEST_BROKERS`, else librdkafka's in-process mock
+//!    cluster), then the real collector pipeline is started and timed until the index's committed
+//!    checkpoint covers every produced offset.
+//!
+//! `HOPTRAIL_BENCH_EVENTS` sets N (default 200 000). Under `cargo test` (no `--bench` argument)
+//! the same code runs on 2 000 events as a smoke test; nothing here asserts on timings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use hoptrail_collector::{
+    create_topics, dead_letter_topic, KafkaConfig, KafkaConfigFile, Pipeline, DEFAULT_TOPICS,
+};
+use hoptrail_indexer::metrics::{names, Metrics};
+use hoptrail_indexer::{build_document, id_hash, EventIndex, EventSchema, WriterConfig};
+use hoptrail_schemas::{encode_event, format_time_us, Decoder};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use tantivy::{Index, IndexWriter, TantivyDocument};
+
+const DEFAULT_EVENTS: usize = 200_000;
+const SMOKE_EVENTS: usize = 2_000;
+const EVENTS_ENV: &str = "HOPTRAIL_BENCH_EVENTS";
+const BROKER_ENVS: [&str; 2] = ["HOPTRAIL_BENCH_BROKERS", "HOPTRAIL_TEST_BROKERS"];
+const RAW_CHILD_ARG: &str = "--hoptrail-raw-child";
+const RAW_RESULT_PREFIX: &str = "RAW_RESULT";
+/// Partitions per input topic: what hoptrail creates by default.
+const PARTITIONS: i32 = 3;
+const SEED: u64 = 0x0b5e_55ed_4007_7a11;
+/// How long the end-to-end phase may take before the run is declared stuck.
+const E2E_DEADLINE: Duration = Duration::from_secs(600);
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let bench_mode = args.iter().any(|a| a == "--bench");
+    let n = match std::env::var(EVENTS_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .with_context(|| format!("{EVENTS_ENV}={v} is not a number"))?,
+        Err(_) if bench_mode => DEFAULT_EVENTS,
+        Err(_) => SMOKE_EVENTS,
+    };
+    ensure!(n > 0, "{EVENTS_ENV} must be at least 1");
+    if args.iter().any(|a| a == RAW_CHILD_ARG) {
+        return raw_child(n);
+    }
+
+    let cores = cores();
+    println!(
+        "hoptrail ingest benchmark: {n} events, {cores} cores{}",
+        if bench_mode {
+            ""
+        } else {
+            " (smoke run under cargo test; figures are not meaningful)"
+        }
+    );
+
+    println!("\n[1/2] raw tantivy baseline (child process)");
+    let raw = run_raw_child(n)?;
+
+    println!("\n[2/2] hoptrail end to end");
+    let e2e = end_to_end(n)?;
+
+    let mb = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
+    let steady_eps = e2e.steady_events as f64 / e2e.steady_secs;
+    let total_eps = n as f64 / e2e.total_secs;
+    let raw_eps = n as f64 / raw.index_secs;
+    println!(
+        "\nsummary ({n} events, {:.0} bytes average, MB = 10^6 bytes of wire JSON)",
+        e2e.bytes as f64 / n as f64
+    );
+    println!("  broker:                                {}", e2e.broker);
+    println!(
+        "  hoptrail, first commit -> all committed: {:>9.0} events/s  {:>6.1} MB/s   ({} events in {:.2} s)",
+        steady_eps,
+        mb(e2e.bytes * e2e.steady_events / n as u64, e2e.steady_secs),
+        e2e.steady_events,
+        e2e.steady_secs
+    );
+    println!(
+        "  hoptrail, pipeline start -> all committed: {:>7.0} events/s  {:>6.1} MB/s   ({:.2} s, of which {:.2} s until the first commit)",
+        total_eps,
+        mb(e2e.bytes, e2e.total_secs),
+        e2e.total_secs,
+        e2e.first_commit_secs
+    );
+    println!(
+        "  raw tantivy add_document + commits:     {:>9.0} events/s  {:>6.1} MB/s   ({:.2} s)",
+        raw_eps,
+        mb(raw.bytes, raw.index_secs),
+        raw.index_secs
+    );
+    println!(
+        "  ratio hoptrail/raw: {:.2} (steady), {:.2} (incl. group join)",
+        steady_eps / raw_eps,
+        total_eps / raw_eps
+    );
+    println!(
+        "  one thread, per event: decode {:.1} µs ({:.0}/s); decode + encode + document {:.1} µs ({:.0}/s)",
+        raw.decode_secs * 1e6 / n as f64,
+        n as f64 / raw.decode_secs,
+        raw.prepare_secs * 1e6 / n as f64,
+        n as f64 / raw.prepare_secs
+    );
+    println!(
+        "  peak RSS: raw child {} MiB ({} MiB before indexing); hoptrail phase {} MiB ({} MiB at pipeline start{})",
+        raw.hwm_kb / 1024,
+        raw.rss_before_kb / 1024,
+        e2e.hwm_kb / 1024,
+        e2e.rss_before_kb / 1024,
+        if e2e.mock { ", mock broker's log included" } else { "" }
+    );
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event generator: deterministic per event index, so the child and the parent see the same data.
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn for_event(i: usize) -> Self {
+        Rng(SEED ^ (i as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn push_chars(&mut self, out: &mut String, alphabet: &[u8], len: usize) {
+        for _ in 0..len {
+            out.push(*self.pick(alphabet) as char);
+        }
+    }
+}
+
+const HEX: &[u8] = b"0123456789abcdef";
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+const AGENTS: usize = 200;
+/// 2026-11-30T09:00:00Z.
+const BASE_TIME_US: i64 = 1_796_029_200_000_000;
+
+struct System {
+    name: &'static str,
+    zone: &'static str,
+    server: &'static str,
+    tools: &'static [(&'static str, &'static str)],
+    resource: &'static str,
+}
+
+const SYSTEMS: &[System] = &[
+    System {
+        name: "jira.corp",
+        zone: "internal",
+        server: "mcp-jira",
+        tools: &[
+            (
+                "jira.search",
+                "JQL project = PROJ AND status = Open ORDER BY updated DESC",
+            ),
+            ("jira.comment", "add comment"),
+            ("jira.transition", "transition to In Review"),
+        ],
+        resource: "jira://jira.corp/PROJ-",
+    },
+    System {
+        name: "github.com/acme",
+        zone: "internal",
+        server: "mcp-github",
+        tools: &[
+            (
+                "github.search_code",
+                "search: NullPointerException PaymentService",
+            ),
+            (
+                "github.get_file",
+                "read src/main/java/com/acme/payments/PaymentService.java",
+            ),
+            (
+                "github.create_pull_request",
+                "open pull request fix/npe-payment-service",
+            ),
+        ],
+        resource: "https://github.com/acme/payments/pull/",
+    },
+    System {
+        name: "aws:prod-123456789012",
+        zone: "internal",
+        server: "mcp-aws",
+        tools: &[
+            ("aws.s3.get_object", "GetObject"),
+            (
+                "aws.s3.list_objects",
+                "ListObjectsV2 prefix=reports/2026/11/",
+            ),
+            (
+                "aws.ec2.describe_instances",
+                "DescribeInstances region=eu-west-1",
+            ),
+        ],
+        resource: "arn:aws:s3:::acme-reports/2026/11/daily-",
+    },
+    System {
+        name: "acme.my.salesforce.com",
+        zone: "external",
+        server: "mcp-salesforce",
+        tools: &[
+            (
+                "salesforce.query",
+                "SELECT Id, Name FROM Account WHERE Industry = 'Retail'",
+            ),
+            ("salesforce.update_record", "update Opportunity StageName"),
+        ],
+        resource: "https://acme.my.salesforce.com/lightning/r/Account/001",
+    },
+    System {
+        name: "slack.com/acme",
+        zone: "external",
+        server: "mcp-slack",
+        tools: &[
+            ("slack.post_message", "post message to #payments-oncall"),
+            ("slack.search", "search: deploy freeze"),
+        ],
+        resource: "slack://acme/C0",
+    },
+];
+
+/// One generated record: which input topic (index into the topic list), key, JSON payload.
+struct Generated {
+    topic: usize,
+    key: String,
+    payload: String,
+}
+
+/// About 85% `hoptrail.tool_use.v1`, 15% `hoptrail.token_use.v1`, about 1% carrying a secret that
+/// the decoder redacts; about 500 bytes each.
+fn generate(i: usize) -> Generated {
+    let mut r = Rng::for_event(i);
+    let agent = r.below(AGENTS);
+    let tenant = TENANTS[agent % TENANTS.len()];
+    let system = r.pick(SYSTEMS);
+    let token_use = r.below(100) < 15;
+    let secret = r.below(100) == 0;
+    let mut p = String::with_capacity(640);
+    let schema = if token_use {
+        "hoptrail.token_use.v1"
+    } else {
+        "hoptrail.tool_use.v1"
+    };
+    let _ = write!(
+        p,
+        r#"{{"schema":"{schema}","event_id":"ev-{i:09}-{:08x}","time":"{}","tenant":"{tenant}","#,
+        r.next() as u32,
+        format_time_us(BASE_TIME_US + i as i64 * 1_000 + r.below(1_000) as i64),
+    );
+    let _ = write!(
+        p,
+        r#""agent":{{"id":"agent:bot-{agent:03}","workload":"spiffe://{tenant}.corp/agents/bot-{agent:03}","on_behalf_of":"user-{:03}@{tenant}.corp"}},"session_id":"sess-{agent:03}-{:06}","#,
+        agent * 7 % 101,
+        i / 1_000,
+    );
+    let token_id = format!("tok-{agent:03}-{:04}", i / 5_000);
+    if token_use {
+        let action = match r.below(20) {
+            0..=13 => "presented",
+            14..=16 => "issued",
+            17 => "exchanged",
+            18 => "refreshed",
+            _ => "denied",
+        };
+        let _ = write!(
+            p,
+            r#""action":"{action}","token":{{"id":"{token_id}","issuer":"idp.{tenant}.corp","subject":"spiffe://{tenant}.corp/agents/bot-{agent:03}","audience":["{}"],"scopes":["read","write"],"issued_at":"{}","expires_at":"{}"}},"system":"{}","zone":"{}","presenter":"spiffe://{tenant}.corp/agents/bot-{agent:03}""#,
+            system.name,
+            format_time_us(BASE_TIME_US),
+            format_time_us(BASE_TIME_US + 3_600_000_000),
+            system.name,
+            system.zone,
+        );
+        if secret {
+            p.push_str(r#","attributes":{"request_headers":{"Authorization":"Bearer "#);
+            r.push_chars(&mut p, ALNUM, 40);
+            p.push_str(r#""}}"#);
+        }
+    } else {
+        let (tool, operation) = *r.pick(system.tools);
+        let _ = write!(
+            p,
+            r#""task":{{"id":"TASK-{}"}},"trace":{{"trace_id":""#,
+            1_000 + agent * 13 % 900
+        );
+        r.push_chars(&mut p, HEX, 31);
+        p.push('1');
+        p.push_str(r#"","span_id":""#);
+        r.push_chars(&mut p, HEX, 15);
+        p.push('1');
+        let _ = write!(
+            p,
+            r#""}},"system":"{}","zone":"{}","tool":{{"name":"{tool}","server":"{}","operation":"{operation}"#,
+            system.name, system.zone, system.server,
+        );
+        if secret && i % 2 == 0 {
+            p.push_str(" --access-key AKIA");
+            r.push_chars(&mut p, UPPER_ALNUM, 16);
+        }
+        let outcome = match r.below(100) {
+            0..=89 => "success",
+            90..=96 => "denied",
+            _ => "error",
+        };
+        let _ = write!(
+            p,
+            r#""}},"resource":"{}{}","credential":{{"id":"{token_id}","kind":"oauth_token"}},"outcome":"{outcome}","#,
+            system.resource,
+            r.below(100_000),
+        );
+        if r.below(20) == 0 {
+            let by = r.below(AGENTS);
+            let _ = write!(
+                p,
+                r#""delegated_by":{{"agent_id":"agent:bot-{by:03}","session_id":"sess-{by:03}-{:06}"}},"#,
+                i / 1_000
+            );
+        }
+        let _ = write!(
+            p,
+            r#""attributes":{{"latency_ms":{},"results":{},"region":"{}""#,
+            1 + r.below(900),
+            r.below(50),
+            r.pick(&["eu-west-1", "us-east-1", "ap-southeast-2"]),
+        );
+        if secret && i % 2 == 1 {
+            p.push_str(r#","note":"retried with ghp_"#);
+            r.push_chars(&mut p, ALNUM, 36);
+            p.push('"');
+        }
+        p.push('}');
+    }
+    p.push('}');
+    Generated {
+        topic: usize::from(token_use),
+        key: format!("agent:bot-{agent:03}"),
+        payload: p,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory.
+
+fn proc_status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux ≥ 4.0). Returns false when the
+/// kernel refuses, in which case VmHWM stays the whole-process peak.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 1: raw tantivy (child process).
+
+struct RawResult {
+    bytes: u64,
+    decode_secs: f64,
+    prepare_secs: f64,
+    index_secs: f64,
+    rss_before_kb: u64,
+    hwm_kb: u64,
+}
+
+fn run_raw_child(n: usize) -> Result<RawResult> {
+    let exe = std::env::current_exe().context("locating the benchmark binary")?;
+    let out = Command::new(exe)
+        .arg(RAW_CHILD_ARG)
+        .env(EVENTS_ENV, n.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the raw tantivy child process")?;
+    let mut result = None;
+    for line in out.stdout.lines() {
+        let line = line?;
+        match line.strip_prefix(RAW_RESULT_PREFIX) {
+            Some(rest) => {
+                let kv: BTreeMap<&str, &str> = rest
+                    .split_whitespace()
+                    .filter_map(|f| f.split_once('='))
+                    .collect();
+                let num = |k: &str| -> Result<f64> {
+                    kv.get(k)
+                        .and_then(|v| v.parse().ok())
+                        .with_context(|| format!("raw child result lacks {k}: {rest}"))
+                };
+                result = Some(RawResult {
+                    bytes: num("bytes")? as u64,
+                    decode_secs: num("decode_secs")?,
+                    prepare_secs: num("prepare_secs")?,
+                    index_secs: num("index_secs")?,
+                    rss_before_kb: num("rss_before_kb")? as u64,
+                    hwm_kb: num("hwm_kb")? as u64,
+                });
+            }
+            None => println!("{line}"),
+        }
+    }
+    ensure!(
+        out.status.success(),
+        "raw tantivy child failed: {}",
+        out.status
+    );
+    result.context("raw tantivy child printed no result")
+}
+
+fn raw_child(n: usize) -> Result<()> {
+    let payloads: Vec<String> = (0..n).map(|i| generate(i).payload).collect();
+    let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
+    println!(
+        "  generated {n} events, {:.1} MB, {:.0} bytes average",
+        bytes as f64 / 1e6,
+        bytes as f64 / n as f64
+    );
+
+    // The collector thread's own per-event work, one thread: decode = parse + validate + redact.
+    let decoder = Decoder::new();
+    let started = Instant::now();
+    let mut redactions = 0u64;
+    for p in &payloads {
+        let decoded = decoder
+            .decode(p.as_bytes())
+            .map_err(|e| anyhow::anyhow!("generated event rejected: {}: {p}", e.message))?;
+        redactions += u64::from(decoded.redactions.total());
+        std::hint::black_box(decoded);
+    }
+    let decode_secs = started.elapsed().as_secs_f64();
+    println!(
+        "  decode only (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event; {redactions} secrets redacted",
+        decode_secs,
+        n as f64 / decode_secs,
+        decode_secs * 1e6 / n as f64
+    );
+
+    // Everything EventWriter::add does before add_document, timed the same way.
+    let fields = EventSchema::new();
+    let started = Instant::now();
+    let mut stored = Vec::with_capacity(2048);
+    let mut docs: Vec<TantivyDocument> = Vec::with_capacity(n);
+    for p in &payloads {
+        let event = decoder
+            .decode(p.as_bytes())
+            .map_err(|e| anyhow::anyhow!("generated event rejected: {}", e.message))?
+            .event;
+        let hash = id_hash(&event.tenant, &event.event_id);
+        stored.clear();
+        encode_event(&event, &mut stored);
+        docs.push(build_document(&fields, event, hash, &stored));
+    }
+    let prepare_secs = started.elapsed().as_secs_f64();
+    println!(
+        "  decode + encode + build_document (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event",
+        prepare_secs,
+        n as f64 / prepare_secs,
+        prepare_secs * 1e6 / n as f64
+    );
+    drop(payloads);
+
+    let config = WriterConfig::default();
+    let threads = cores();
+    let dir = tempfile::tempdir()?;
+    let index = Index::create_in_dir(dir.path(), EventSchema::new().schema)?;
+    let mut writer: IndexWriter<TantivyDocument> =
+        index.writer_with_num_threads(threads, config.memory_budget_bytes)?;
+    let reset = reset_peak_rss();
+    let rss_before_kb = proc_status_kb("VmRSS");
+    let started = Instant::now();
+    let mut commits = 0;
+    for (i, doc) in docs.into_iter().enumerate() {
+        writer.add_document(doc)?;
+        if (i + 1) % config.commit_max_docs == 0 {
+            writer.commit()?;
+            commits += 1;
+        }
+    }
+    writer.commit()?;
+    commits += 1;
+    let index_secs = started.elapsed().as_secs_f64();
+    let hwm_kb = proc_status_kb("VmHWM");
+    writer.wait_merging_threads()?;
+    let indexed = index.reader()?.searcher().num_docs();
+    ensure!(
+        indexed == n as u64,
+        "raw index holds {indexed} of {n} documents"
+    );
+    println!(
+        "  add_document x {n} + {commits} commits ({threads} threads, {} MiB budget): {:.2} s, {:.0} events/s, {:.1} MB/s",
+        config.memory_budget_bytes >> 20,
+        index_secs,
+        n as f64 / index_secs,
+        bytes as f64 / 1e6 / index_secs
+    );
+    println!(
+        "  RSS {} MiB before indexing (all documents prebuilt), peak {} MiB{}",
+        rss_before_kb / 1024,
+        hwm_kb / 1024,
+        if reset {
+            " during indexing"
+        } else {
+            " (whole child; peak reset unsupported)"
+        }
+    );
+    println!(
+        "{RAW_RESULT_PREFIX} bytes={bytes} decode_secs={decode_secs} prepare_secs={prepare_secs} index_secs={index_secs} rss_before_kb={rss_before_kb} hwm_kb={hwm_kb}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 2: end to end.
+
+/// Remembers, per partition, the offset after the last delivered record.
+#[derive(Default)]
+struct Deliveries {
+    state: Mutex<DeliveryState>,
+}
+
+#[derive(Default)]
+struct DeliveryState {
+    next_offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    delivered: u64,
+    failed: u64,
+    last_error: String,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(m) => {
+                s.delivered += 1;
+                let next = m.offset() + 1;
+                match s.next_offsets.get_mut(m.topic()) {
+                    Some(parts) => {
+                        let slot = parts.entry(m.partition()).or_insert(next);
+                        *slot = (*slot).max(next);
+                    }
+                    None => {
+                        s.next_offsets.insert(
+                            m.topic().to_owned(),
+                            BTreeMap::from([(m.partition(), next)]),
+                        );
+                    }
+                }
+            }
+            Err((e, _)) => {
+                s.failed += 1;
+                s.last_error = e.to_string();
+            }
+        }
+    }
+}
+
+struct E2eResult {
+    broker: String,
+    mock: bool,
+    bytes: u64,
+    first_commit_secs: f64,
+    total_secs: f64,
+    steady_events: u64,
+    steady_secs: f64,
+    rss_before_kb: u64,
+    hwm_kb: u64,
+}
+
+fn end_to_end(n: usize) -> Result<E2eResult> {
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let topics: Vec<String> = DEFAULT_TOPICS
+        .iter()
+        .map(|t| format!("bench-{run_id}.{t}"))
+        .collect();
+    let real_broker = BROKER_ENVS.iter().find_map(|k| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*k, v))
+    });
+    let (mock, brokers, broker) = match &real_broker {
+        Some((var, brokers)) => (
+            None,
+            brokers.clone(),
+            format!("real broker {brokers} (from {var})"),
+        ),
+        None => {
+            let mock = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
+            let brokers = mock.bootstrap_servers();
+            (
+                Some(mock),
+                brokers,
+                "librdkafka mock cluster (in-process, 1 broker)".to_owned(),
+            )
+        }
+    };
+    println!("  broker: {broker}");
+
+    let mut file = KafkaConfigFile {
+        topics: Some(topics.clone()),
+        group_id: Some(format!("hoptrail-bench-{run_id}")),
+        ..Default::default()
+    };
+    if mock.is_none() {
+        // Tansu is slow to complete a group join with librdkafka's default timeouts.
+        for key in ["session.timeout.ms", "max.poll.interval.ms"] {
+            file.consumer_properties.insert(key.into(), "6000".into());
+        }
+    }
+    let kafka = KafkaConfig::from_file(file, Some(brokers.clone()), &BTreeMap::new())?
+        .context("no brokers")?;
+    let mut all_topics = topics.clone();
+    all_topics.extend(
+        topics
+            .iter()
+            .map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)),
+    );
+    match &mock {
+        Some(mock) => {
+            for t in &all_topics {
+                mock.create_topic(t, PARTITIONS, 1)?;
+            }
+        }
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(create_topics(&kafka, &all_topics, PARTITIONS))?,
+    }
+
+    let (bytes, produce_secs, expected) = produce(&kafka, &topics, n)?;
+    println!(
+        "  produced {n} events ({:.1} MB) to {} x {PARTITIONS} partitions in {:.2} s, before starting the pipeline",
+        bytes as f64 / 1e6,
+        topics.len(),
+        produce_secs
+    );
+
+    let dir = tempfile::tempdir()?;
+    let index = EventIndex::open_or_create(&dir.path().join("index"))?;
+    let metrics = Arc::new(Metrics::default());
+    let reset = reset_peak_rss();
+    let rss_before_kb = proc_status_kb("VmRSS");
+
+    let started = Instant::now();
+    let writer = index.writer(WriterConfig::default())?;
+    let mut handle = Pipeline::new(&kafka, writer, metrics.clone())?.spawn()?;
+    let mut first_commit: Option<(Duration, u64)> = None;
+    let finished = loop {
+        std::thread::sleep(Duration::from_millis(5));
+        let docs = index.num_docs();
+        if first_commit.is_none() && docs > 0 {
+            first_commit = Some((started.elapsed(), docs));
+        }
+        if docs >= n as u64 && covers(&index, &expected)? {
+            break started.elapsed();
+        }
+        if handle.is_finished() {
+            handle.join()?;
+            bail!("the pipeline stopped on its own after {docs} of {n} events");
+        }
+        if started.elapsed() > E2E_DEADLINE {
+            handle.stop()?;
+            bail!("only {docs} of {n} events committed after {E2E_DEADLINE:?}");
+        }
+    };
+    let hwm_kb = proc_status_kb("VmHWM");
+    handle.stop()?;
+    let indexed = index.num_docs();
+    ensure!(
+        indexed == n as u64,
+        "the index holds {indexed} events, {n} were produced"
+    );
+    let (first_at, first_docs) = first_commit.unwrap_or((finished, 0));
+
+    let m = metrics.render(indexed);
+    let metric = |name: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let steady_events = n as u64 - first_docs;
+    let steady_secs = (finished - first_at).as_secs_f64();
+    println!(
+        "  pipeline start -> first commit visible: {:.2} s ({first_docs} events in it; group join and partition assignment)",
+        first_at.as_secs_f64()
+    );
+    println!(
+        "  first commit -> all {n} committed: {:.2} s, {:.0} events/s",
+        steady_secs,
+        steady_events as f64 / steady_secs
+    );
+    println!(
+        "  pipeline start -> all committed: {:.2} s, {:.0} events/s",
+        finished.as_secs_f64(),
+        n as f64 / finished.as_secs_f64()
+    );
+    println!(
+        "  {} commits, {:.2} s spent committing; {} secrets redacted; {} rejected",
+        metric(names::COMMITS),
+        metric(names::COMMIT_SECONDS_SUM),
+        metric(names::REDACTIONS),
+        metric(names::EVENTS_REJECTED)
+    );
+    println!(
+        "  RSS {} MiB at pipeline start{}, peak {} MiB{}",
+        rss_before_kb / 1024,
+        if mock.is_some() {
+            " (the mock broker's log is in this process)"
+        } else {
+            ""
+        },
+        hwm_kb / 1024,
+        if reset {
+            " while the pipeline ran"
+        } else {
+            " (whole process; peak reset unsupported)"
+        }
+    );
+    drop(mock);
+    Ok(E2eResult {
+        broker,
+        mock: real_broker.is_none(),
+        bytes,
+        first_commit_secs: first_at.as_secs_f64(),
+        total_secs: finished.as_secs_f64(),
+        steady_events,
+        steady_secs,
+        rss_before_kb,
+        hwm_kb,
+    })
+}
+
+/// Produces events `0..n`, routed by schema and keyed by agent id; returns the bytes produced, the
+/// time it took, and per topic and partition the offset after the last record.
+fn produce(
+    kafka: &KafkaConfig,
+    topics: &[String],
+    n: usize,
+) -> Result<(u64, f64, BTreeMap<String, BTreeMap<i32, i64>>)> {
+    let started = Instant::now();
+    let producer: BaseProducer<Deliveries> = kafka
+        .client_config()
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .create_with_context(Deliveries::default())?;
+    let mut bytes = 0u64;
+    for i in 0..n {
+        let g = generate(i);
+        bytes += g.payload.len() as u64;
+        let mut record = BaseRecord::to(&topics[g.topic])
+            .key(&g.key)
+            .payload(&g.payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e).context("producing a benchmark event"),
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let secs = started.elapsed().as_secs_f64();
+    let s = std::mem::take(
+        &mut *producer
+            .context()
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    ensure!(
+        s.failed == 0 && s.delivered == n as u64,
+        "{} of {n} events delivered, {} failed (last error: {})",
+        s.delivered,
+        s.failed,
+        s.last_error
+    );
+    Ok((bytes, secs, s.next_offsets))
+}
+
+/// True when the index's last durable commit covers every produced offset.
+fn covers(index: &EventIndex, expected: &BTreeMap<String, BTreeMap<i32, i64>>) -> Result<bool> {
+    let checkpoint = index.committed_payload()?.checkpoint;
+    Ok(expected.iter().all(|(topic, parts)| {
+        parts.iter().all(|(p, next)| {
+            checkpoint
+                .next_offset(topic, *p)
+                .is_some_and(|c| c >= *next)
+        })
+    }))
+}

@@ -865,21 +865,3 @@ fn decode_cost_of_a_typical_500_byte_event() {
     eprintln!("{} bytes: {:?}/decode", bytes.len(), t.elapsed() / n);
 }
 
-#[test]
-#[ignore]
-fn tmp_breakdown() {
-    let bytes = std::fs::read("/tmp/ev.json").unwrap();
-    let n = 100_000u32;
-    for _ in 0..2 {
-    let t = std::time::Instant::now();
-    for _ in 0..n { std::hint::black_box(serde_json::from_slice::<Value>(std::hint::black_box(&bytes)).unwrap()); }
-    eprintln!("parse {:?}", t.elapsed() / n);
-    let t = std::time::Instant::now();
-    for _ in 0..n { std::hint::black_box(check_depth(std::hint::black_box(&bytes)).unwrap()); }
-    eprintln!("depth {:?}", t.elapsed() / n);
-    let t = std::time::Instant::now();
-    let t = std::time::Instant::now();
-    for _ in 0..n { std::hint::black_box(D.decode(std::hint::black_box(&bytes)).unwrap()); }
-    eprintln!("decode {:?}", t.elapsed() / n);
-    }
-}
