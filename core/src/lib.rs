@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod event;
+pub mod path;
 
 pub use event::{
     Agent, Credential, Event, EventBody, Outcome, SessionRef, Task, Token, TokenAction, TokenUse,

@@ -1,0 +1,17 @@
+//! Hop stitching: from an agent's events to its lateral path across systems, with the paths of
+//! the agents it handed work to nested where the hand-off happened. Pure: the same events, in any
+//! order and with any duplicates, always give the same path.
+
+mod lineage;
+mod path_builder;
+mod path_event;
+
+pub use lineage::TokenLineage;
+pub use path_builder::{
+    build_path, Delegation, DelegationVia, Hop, Path, PathOptions, PathRoot, PathStart,
+    PathSummary, SessionKey,
+};
+pub use path_event::{order_events, PathEvent, PathEventKind};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! The slice of an event that path stitching needs, and the causal order of events. Invariant:
+//! the order depends only on the events' contents, never on their arrival order.
+
+use std::collections::HashMap;
+
+use crate::event::{Event, EventBody, Outcome, SessionRef, TokenAction};
+
+/// What kind of event, for stitching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathEventKind {
+    /// A tool call, with its outcome.
+    Tool(OutcomeKey),
+    /// A token lifecycle step.
+    Token(ActionKey),
+}
+
+/// [`Outcome`] with a total order (for deterministic tie-breaks).
+pub type OutcomeKey = u8;
+/// [`TokenAction`] with a total order.
+pub type ActionKey = u8;
+
+impl PathEventKind {
+    /// From a tool call's outcome.
+    pub fn tool(outcome: Outcome) -> Self {
+        PathEventKind::Tool(outcome as u8)
+    }
+
+    /// From a token action.
+    pub fn token(action: TokenAction) -> Self {
+        PathEventKind::Token(action as u8)
+    }
+
+    /// The tool call's outcome, if this is one.
+    pub fn outcome(self) -> Option<Outcome> {
+        match self {
+            PathEventKind::Tool(o) => Some(match o {
+                0 => Outcome::Success,
+                1 => Outcome::Denied,
+                _ => Outcome::Error,
+            }),
+            PathEventKind::Token(_) => None,
+        }
+    }
+
+    /// The token action, if this is a token event.
+    pub fn action(self) -> Option<TokenAction> {
+        match self {
+            PathEventKind::Token(a) => TokenAction::ALL.get(a as usize).copied(),
+            PathEventKind::Tool(_) => None,
+        }
+    }
+
+    /// True for a refused call or a refused token.
+    pub fn is_denied(self) -> bool {
+        self.outcome() == Some(Outcome::Denied) || self.action() == Some(TokenAction::Denied)
+    }
+
+    /// True when the event puts the agent on its system: a tool call, or a token presented there.
+    pub fn moves_agent(self) -> bool {
+        matches!(self, PathEventKind::Tool(_)) || self.action() == Some(TokenAction::Presented)
+    }
+}
+
+/// One event as path stitching sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathEvent {
+    /// Event id (duplicates by id count once).
+    pub event_id: String,
+    /// Event time, microseconds since the epoch.
+    pub time_us: i64,
+    /// Acting agent.
+    pub agent_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// Tool call or token step.
+    pub kind: PathEventKind,
+    /// System acted on.
+    pub system: Option<String>,
+    /// Zone of that system.
+    pub zone: Option<String>,
+    /// Tool name.
+    pub tool: Option<String>,
+    /// Credential used (tool call) or token concerned (token event).
+    pub credential_id: Option<String>,
+    /// For token events: the token the credential came from.
+    pub token_parent_id: Option<String>,
+    /// For token events: the workload it was issued to.
+    pub token_subject: Option<String>,
+    /// For token events: the workload that presented it.
+    pub presenter: Option<String>,
+    /// Set when this tool call runs on another agent's delegation.
+    pub delegated_by: Option<(String, String)>,
+    /// For `exchanged`: the delegate that receives the new token.
+    pub actor: Option<(String, String)>,
+    /// W3C span id of this event.
+    pub span_id: Option<String>,
+    /// W3C parent span id.
+    pub parent_span_id: Option<String>,
+}
+
+fn pair(r: &Option<SessionRef>) -> Option<(String, String)> {
+    r.as_ref().map(|r| (r.agent_id.clone(), r.session_id.clone()))
+}
+
+impl From<&Event> for PathEvent {
+    fn from(e: &Event) -> Self {
+        let trace = e.trace.as_ref();
+        let mut p = PathEvent {
+            event_id: e.event_id.clone(),
+            time_us: e.time_us,
+            agent_id: e.agent.id.clone(),
+            session_id: e.session_id.clone(),
+            kind: PathEventKind::tool(Outcome::Success),
+            system: e.system().map(str::to_owned),
+            zone: e.zone().map(str::to_owned),
+            tool: None,
+            credential_id: e.credential_id().map(str::to_owned),
+            token_parent_id: None,
+            token_subject: None,
+            presenter: None,
+            delegated_by: None,
+            actor: None,
+            span_id: trace.and_then(|t| t.span_id.clone()),
+            parent_span_id: trace.and_then(|t| t.parent_span_id.clone()),
+        };
+        match &e.body {
+            EventBody::ToolUse(t) => {
+                p.kind = PathEventKind::tool(t.outcome);
+                p.tool = Some(t.tool.name.clone());
+                p.delegated_by = pair(&t.delegated_by);
+            }
+            EventBody::TokenUse(t) => {
+                p.kind = PathEventKind::token(t.action);
+                p.token_parent_id = t.token.parent_id.clone();
+                p.token_subject = t.token.subject.clone();
+                p.presenter = t.presenter.clone();
+                p.actor = pair(&t.actor);
+            }
+        }
+        p
+    }
+}
+
+/// Sorts events into causal order and drops duplicate ids.
+///
+/// Events are ordered by time; where an event's `parent_span_id` names the span of another event
+/// of the same agent whose clock is at most `skew_us` later, the parent still comes first (its
+/// children inherit its time for ordering). Beyond the tolerance the clocks win. Ties are broken
+/// by content, so arrival order never matters. Of events sharing an id, the least by content is
+/// kept.
+pub fn order_events(mut events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
+    // Identical ids side by side, the least content first: that one is kept.
+    events.sort_unstable_by(|a, b| a.event_id.cmp(&b.event_id).then_with(|| a.cmp(b)));
+    events.dedup_by(|later, kept| later.event_id == kept.event_id);
+
+    // Effective ordering time: a child is never placed before its (slightly later) parent.
+    let mut by_span: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(span) = e.span_id.as_deref() {
+            by_span.entry((e.agent_id.as_str(), span)).or_insert(i);
+        }
+    }
+    let n = events.len();
+    let mut effective: Vec<Option<(i64, u32)>> = vec![None; n];
+    fn resolve(
+        i: usize,
+        events: &[PathEvent],
+        by_span: &HashMap<(&str, &str), usize>,
+        effective: &mut Vec<Option<(i64, u32)>>,
+        skew_us: i64,
+        guard: u32,
+    ) -> (i64, u32) {
+        if let Some(v) = effective[i] {
+            return v;
+        }
+        let e = &events[i];
+        let own = (e.time_us, 0);
+        // `guard` bounds the walk: a span cycle in hostile input cannot recurse forever.
+        let v = match e.parent_span_id.as_deref().and_then(|p| by_span.get(&(e.agent_id.as_str(), p))) {
+            Some(&parent) if parent != i && guard < 64 => {
+                let (pt, pd) = resolve(parent, events, by_span, effective, skew_us, guard + 1);
+                let lead = pt - e.time_us;
+                if (0..=skew_us).contains(&lead) {
+                    (pt, pd + 1)
+                } else {
+                    own
+                }
+            }
+            _ => own,
+        };
+        effective[i] = Some(v);
+        v
+    }
+    for i in 0..n {
+        resolve(i, &events, &by_span, &mut effective, skew_us, 0);
+    }
+    drop(by_span);
+    let mut keyed: Vec<((i64, u32), PathEvent)> = effective
+        .into_iter()
+        .map(|k| k.expect("resolved"))
+        .zip(events)
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    keyed.into_iter().map(|(_, e)| e).collect()
+}
