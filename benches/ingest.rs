@@ -278,6 +278,7 @@ fn generate(i: usize) -> Generated {
     let system = r.pick(SYSTEMS);
     let token_use = r.below(100) < 15;
     let secret = r.below(100) == 0;
+    let secret_in_operation = secret && r.below(2) == 0;
     let mut p = String::with_capacity(640);
     let schema = if token_use {
         "hoptrail.token_use.v1"
@@ -286,16 +287,22 @@ fn generate(i: usize) -> Generated {
     };
     let _ = write!(
         p,
-        r#"{{"schema":"{schema}","event_id":"ev-{i:09}-{:08x}","time":"{}","tenant":"{tenant}","#,
+        r#"{{"schema":"{schema}","event_id":"{:08x}-{i:07}","time":"{}","tenant":"{tenant}","#,
         r.next() as u32,
         format_time_us(BASE_TIME_US + i as i64 * 1_000 + r.below(1_000) as i64),
     );
     let _ = write!(
         p,
-        r#""agent":{{"id":"agent:bot-{agent:03}","workload":"spiffe://{tenant}.corp/agents/bot-{agent:03}","on_behalf_of":"user-{:03}@{tenant}.corp"}},"session_id":"sess-{agent:03}-{:06}","#,
-        agent * 7 % 101,
-        i / 1_000,
+        r#""agent":{{"id":"agent:bot-{agent:03}","workload":"spiffe://{tenant}.corp/bot-{agent:03}""#
     );
+    if r.below(10) < 3 {
+        let _ = write!(
+            p,
+            r#","on_behalf_of":"user-{:03}@{tenant}.corp""#,
+            agent * 7 % 101
+        );
+    }
+    let _ = write!(p, r#"}},"session_id":"sess-{agent:03}-{:05}","#, i / 1_000);
     let token_id = format!("tok-{agent:03}-{:04}", i / 5_000);
     if token_use {
         let action = match r.below(20) {
@@ -307,9 +314,8 @@ fn generate(i: usize) -> Generated {
         };
         let _ = write!(
             p,
-            r#""action":"{action}","token":{{"id":"{token_id}","issuer":"idp.{tenant}.corp","subject":"spiffe://{tenant}.corp/agents/bot-{agent:03}","audience":["{}"],"scopes":["read","write"],"issued_at":"{}","expires_at":"{}"}},"system":"{}","zone":"{}","presenter":"spiffe://{tenant}.corp/agents/bot-{agent:03}""#,
+            r#""action":"{action}","token":{{"id":"{token_id}","issuer":"idp.{tenant}.corp","subject":"spiffe://{tenant}.corp/bot-{agent:03}","audience":["{}"],"scopes":["read","write"],"expires_at":"{}"}},"system":"{}","zone":"{}""#,
             system.name,
-            format_time_us(BASE_TIME_US),
             format_time_us(BASE_TIME_US + 3_600_000_000),
             system.name,
             system.zone,
@@ -321,22 +327,24 @@ fn generate(i: usize) -> Generated {
         }
     } else {
         let (tool, operation) = *r.pick(system.tools);
+        if r.below(10) < 3 {
+            let _ = write!(p, r#""task":{{"id":"TASK-{}"}},"#, 1_000 + agent * 13 % 900);
+        }
+        if r.below(10) < 4 {
+            p.push_str(r#""trace":{"trace_id":""#);
+            r.push_chars(&mut p, HEX, 31);
+            p.push('1');
+            p.push_str(r#"","span_id":""#);
+            r.push_chars(&mut p, HEX, 15);
+            p.push('1');
+            p.push_str(r#""},"#);
+        }
         let _ = write!(
             p,
-            r#""task":{{"id":"TASK-{}"}},"trace":{{"trace_id":""#,
-            1_000 + agent * 13 % 900
-        );
-        r.push_chars(&mut p, HEX, 31);
-        p.push('1');
-        p.push_str(r#"","span_id":""#);
-        r.push_chars(&mut p, HEX, 15);
-        p.push('1');
-        let _ = write!(
-            p,
-            r#""}},"system":"{}","zone":"{}","tool":{{"name":"{tool}","server":"{}","operation":"{operation}"#,
+            r#""system":"{}","zone":"{}","tool":{{"name":"{tool}","server":"{}","operation":"{operation}"#,
             system.name, system.zone, system.server,
         );
-        if secret && i % 2 == 0 {
+        if secret_in_operation {
             p.push_str(" --access-key AKIA");
             r.push_chars(&mut p, UPPER_ALNUM, 16);
         }
@@ -355,18 +363,17 @@ fn generate(i: usize) -> Generated {
             let by = r.below(AGENTS);
             let _ = write!(
                 p,
-                r#""delegated_by":{{"agent_id":"agent:bot-{by:03}","session_id":"sess-{by:03}-{:06}"}},"#,
+                r#""delegated_by":{{"agent_id":"agent:bot-{by:03}","session_id":"sess-{by:03}-{:05}"}},"#,
                 i / 1_000
             );
         }
         let _ = write!(
             p,
-            r#""attributes":{{"latency_ms":{},"results":{},"region":"{}""#,
+            r#""attributes":{{"latency_ms":{},"region":"{}""#,
             1 + r.below(900),
-            r.below(50),
             r.pick(&["eu-west-1", "us-east-1", "ap-southeast-2"]),
         );
-        if secret && i % 2 == 1 {
+        if secret && !secret_in_operation {
             p.push_str(r#","note":"retried with ghp_"#);
             r.push_chars(&mut p, ALNUM, 36);
             p.push('"');
@@ -457,6 +464,7 @@ fn run_raw_child(n: usize) -> Result<RawResult> {
 fn raw_child(n: usize) -> Result<()> {
     let payloads: Vec<String> = (0..n).map(|i| generate(i).payload).collect();
     let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
+    println!("  sample event: {}", payloads[0]);
     println!(
         "  generated {n} events, {:.1} MB, {:.0} bytes average",
         bytes as f64 / 1e6,
@@ -516,11 +524,14 @@ fn raw_child(n: usize) -> Result<()> {
     let rss_before_kb = proc_status_kb("VmRSS");
     let started = Instant::now();
     let mut commits = 0;
-    for (i, doc) in docs.into_iter().enumerate() {
+    let mut pending = 0;
+    for doc in docs {
         writer.add_document(doc)?;
-        if (i + 1) % config.commit_max_docs == 0 {
+        pending += 1;
+        if pending == config.commit_max_docs {
             writer.commit()?;
             commits += 1;
+            pending = 0;
         }
     }
     writer.commit()?;
@@ -559,6 +570,9 @@ fn raw_child(n: usize) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Phase 2: end to end.
 
+/// Per topic, per partition: the offset after the last record.
+type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+
 /// Remembers, per partition, the offset after the last delivered record.
 #[derive(Default)]
 struct Deliveries {
@@ -567,7 +581,7 @@ struct Deliveries {
 
 #[derive(Default)]
 struct DeliveryState {
-    next_offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    next_offsets: Offsets,
     delivered: u64,
     failed: u64,
     last_error: String,
@@ -790,11 +804,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
 
 /// Produces events `0..n`, routed by schema and keyed by agent id; returns the bytes produced, the
 /// time it took, and per topic and partition the offset after the last record.
-fn produce(
-    kafka: &KafkaConfig,
-    topics: &[String],
-    n: usize,
-) -> Result<(u64, f64, BTreeMap<String, BTreeMap<i32, i64>>)> {
+fn produce(kafka: &KafkaConfig, topics: &[String], n: usize) -> Result<(u64, f64, Offsets)> {
     let started = Instant::now();
     let producer: BaseProducer<Deliveries> = kafka
         .client_config()
@@ -803,6 +813,7 @@ fn produce(
         .set("queue.buffering.max.messages", "200000")
         .create_with_context(Deliveries::default())?;
     let mut bytes = 0u64;
+    let mut unpolled = 0;
     for i in 0..n {
         let g = generate(i);
         bytes += g.payload.len() as u64;
@@ -819,8 +830,11 @@ fn produce(
                 Err((e, _)) => return Err(e).context("producing a benchmark event"),
             }
         }
-        if i % 1024 == 0 {
+        // Serve delivery callbacks now and then; `flush` serves the rest.
+        unpolled += 1;
+        if unpolled == 1024 {
             producer.poll(Duration::ZERO);
+            unpolled = 0;
         }
     }
     producer.flush(Duration::from_secs(120))?;
@@ -843,7 +857,7 @@ fn produce(
 }
 
 /// True when the index's last durable commit covers every produced offset.
-fn covers(index: &EventIndex, expected: &BTreeMap<String, BTreeMap<i32, i64>>) -> Result<bool> {
+fn covers(index: &EventIndex, expected: &Offsets) -> Result<bool> {
     let checkpoint = index.committed_payload()?.checkpoint;
     Ok(expected.iter().all(|(topic, parts)| {
         parts.iter().all(|(p, next)| {

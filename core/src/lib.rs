@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod path;
+pub mod time;
 
 pub use event::{
     Agent, Credential, Event, EventBody, Outcome, SessionRef, Task, Token, TokenAction, TokenUse,

@@ -45,7 +45,7 @@ pub struct EventSchema {
     pub schema: Schema,
     /// Tenant (raw, fast). Every search is confined by it.
     pub tenant: Field,
-    /// Event id (raw): duplicate confirmation and lookup by id.
+    /// Event id (raw, fast): duplicate confirmation, lookup by id, hop evidence.
     pub event_id: Field,
     /// 64-bit hash of (tenant, event_id) (fast): duplicate detection and a stable tie-break.
     pub id_hash: Field,
@@ -125,7 +125,7 @@ impl EventSchema {
                 .set_index_option(tantivy::schema::IndexRecordOption::WithFreqsAndPositions),
         );
         let tenant = b.add_text_field("tenant", raw_fast.clone());
-        let event_id = b.add_text_field("event_id", STRING);
+        let event_id = b.add_text_field("event_id", raw_fast.clone());
         let id_hash = b.add_u64_field("id_hash", FAST);
         let schema_kind = b.add_text_field("schema", raw_fast.clone());
         // Fast, not indexed: range filters on a fast date are exact to the microsecond,
@@ -148,15 +148,15 @@ impl EventSchema {
         let outcome = b.add_text_field("outcome", raw_fast.clone());
         let action = b.add_text_field("action", raw_fast.clone());
         let token_parent_id = b.add_text_field("token_parent_id", raw_fast.clone());
-        let token_subject = b.add_text_field("token_subject", STRING);
-        let presenter = b.add_text_field("presenter", STRING);
+        let token_subject = b.add_text_field("token_subject", raw_fast.clone());
+        let presenter = b.add_text_field("presenter", raw_fast.clone());
         let delegated_by_agent = b.add_text_field("delegated_by_agent", raw_fast.clone());
         let delegated_by_session = b.add_text_field("delegated_by_session", raw_fast.clone());
         let actor_agent = b.add_text_field("actor_agent", raw_fast.clone());
-        let actor_session = b.add_text_field("actor_session", raw_fast);
+        let actor_session = b.add_text_field("actor_session", raw_fast.clone());
         let trace_id = b.add_text_field("trace_id", STRING);
-        let span_id = b.add_text_field("span_id", STRING);
-        let parent_span_id = b.add_text_field("parent_span_id", STRING);
+        let span_id = b.add_text_field("span_id", raw_fast.clone());
+        let parent_span_id = b.add_text_field("parent_span_id", raw_fast);
         let task_id = b.add_text_field("task_id", STRING);
         let attributes = b.add_json_field("attributes", json.clone());
         let extra = b.add_json_field("extra", json);

@@ -145,6 +145,14 @@ impl EventSearcher {
             .map(<[u8]>::to_vec))
     }
 
+    pub(crate) fn fields(&self) -> &EventSchema {
+        &self.fields
+    }
+
+    pub(crate) fn reader_searcher(&self) -> tantivy::Searcher {
+        self.reader.searcher()
+    }
+
     /// Number of committed events across all tenants.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

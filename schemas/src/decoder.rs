@@ -191,17 +191,33 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn wrong_type(path: &str, expected: &str, got: &Value) -> RecordError {
-    RecordError::field(path, &format!("expected {expected}, got {}", type_name(got)))
+    RecordError::field(
+        path,
+        &format!("expected {expected}, got {}", type_name(got)),
+    )
 }
 
 const AGENT: Shape = Shape {
-    keys: &[("id", None), ("workload", None), ("on_behalf_of", None), ("name", None)],
+    keys: &[
+        ("id", None),
+        ("workload", None),
+        ("on_behalf_of", None),
+        ("name", None),
+    ],
 };
 const TASK: Shape = Shape {
-    keys: &[("id", None), ("declared_tools", None), ("declared_systems", None)],
+    keys: &[
+        ("id", None),
+        ("declared_tools", None),
+        ("declared_systems", None),
+    ],
 };
 const TRACE: Shape = Shape {
-    keys: &[("trace_id", None), ("span_id", None), ("parent_span_id", None)],
+    keys: &[
+        ("trace_id", None),
+        ("span_id", None),
+        ("parent_span_id", None),
+    ],
 };
 const TOOL: Shape = Shape {
     keys: &[("name", None), ("server", None), ("operation", None)],
@@ -414,8 +430,7 @@ fn build_event(slots: Slots) -> Result<Event, RecordError> {
     })?;
 
     let time = root.req_str("time")?;
-    let time_us =
-        parse_time(&time).ok_or_else(|| RecordError::field("time", "not RFC 3339"))?;
+    let time_us = parse_time(&time).ok_or_else(|| RecordError::field("time", "not RFC 3339"))?;
     if !(TIME_MIN_US..TIME_MAX_US).contains(&time_us) {
         return Err(RecordError::field(
             "time",
@@ -546,9 +561,8 @@ fn tool_use(root: &mut Obj, extra: &mut Map<String, Value>) -> Result<ToolUse, R
     };
 
     let outcome = root.req_str("outcome")?;
-    let outcome = Outcome::parse(&outcome).ok_or_else(|| {
-        RecordError::field("outcome", "expected one of success, denied, error")
-    })?;
+    let outcome = Outcome::parse(&outcome)
+        .ok_or_else(|| RecordError::field("outcome", "expected one of success, denied, error"))?;
 
     let delegated_by = match root.opt_obj("delegated_by")? {
         None => None,

@@ -316,7 +316,7 @@ impl Redactor {
 
     /// Visits containers iteratively: a public API may be handed a `Value` far deeper than the
     /// decoder's 32 levels, and recursion would overflow the stack on it.
-    fn drain<'v>(&self, stack: &mut Vec<&'v mut Value>, counts: &mut RedactionCounts) {
+    fn drain(&self, stack: &mut Vec<&mut Value>, counts: &mut RedactionCounts) {
         while let Some(v) = stack.pop() {
             match v {
                 Value::String(s) => self.redact_string(s, counts),

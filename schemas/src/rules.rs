@@ -69,8 +69,7 @@ pub(crate) fn visible(s: &str) -> Result<(), String> {
 pub(crate) fn tenant(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= MAX_TENANT_CHARS
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
@@ -94,9 +93,9 @@ pub(crate) fn spiffe_id(s: &str) -> Result<(), String> {
         None => (rest, None),
     };
     let domain_ok = !domain.is_empty()
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        && domain.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
     if !domain_ok {
         return bad();
     }
@@ -190,7 +189,10 @@ mod tests {
 
     #[test]
     fn hex_ids_are_lowercased() {
-        assert_eq!(hex_id("00F067AA0BA902B7".into(), 16, true).as_deref(), Ok("00f067aa0ba902b7"));
+        assert_eq!(
+            hex_id("00F067AA0BA902B7".into(), 16, true).as_deref(),
+            Ok("00f067aa0ba902b7")
+        );
         assert!(hex_id("0000000000000000".into(), 16, true).is_err());
         assert!(hex_id("0000000000000000".into(), 16, false).is_ok());
         assert!(hex_id("00f067aa0ba902b".into(), 16, true).is_err());

@@ -91,7 +91,9 @@ impl<'de> Visitor<'de> for FieldVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
-        Ok(Field::Value(Number::from_f64(v).map_or(Value::Null, Value::Number)))
+        Ok(Field::Value(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Field, E> {
@@ -208,7 +210,10 @@ mod tests {
         let Some(Field::Object(inner)) = s.take("o") else {
             panic!("o is split")
         };
-        assert_eq!(Value::Object(inner.into_map()), serde_json::json!({"x":2,"y":3}));
+        assert_eq!(
+            Value::Object(inner.into_map()),
+            serde_json::json!({"x":2,"y":3})
+        );
         assert_eq!(Value::Object(s.into_map()), serde_json::json!({"z":[4]}));
     }
 

@@ -24,6 +24,13 @@ impl TokenLineage {
         l
     }
 
+    /// Adds every link of `other`.
+    pub fn extend(&mut self, other: &TokenLineage) {
+        for (t, p) in &other.parent {
+            self.link(t, p);
+        }
+    }
+
     /// Records that `token` came from `parent`.
     pub fn link(&mut self, token: &str, parent: &str) {
         if token == parent {

@@ -5,6 +5,7 @@
 mod lineage;
 mod path_builder;
 mod path_event;
+mod render;
 
 pub use lineage::TokenLineage;
 pub use path_builder::{
@@ -12,6 +13,7 @@ pub use path_builder::{
     PathSummary, SessionKey,
 };
 pub use path_event::{order_events, PathEvent, PathEventKind};
+pub use render::{to_dot, to_mermaid};
 
 #[cfg(test)]
 mod tests;

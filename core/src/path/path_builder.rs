@@ -150,11 +150,17 @@ pub enum PathRoot {
     Session(String),
 }
 
-/// Stitches the path of `root` out of `events`, which may also hold the delegates' events and
-/// token events of other agents (for lineage). Order and duplicates of `events` don't matter.
-pub fn build_path(root: &PathRoot, events: Vec<PathEvent>, options: PathOptions) -> Path {
+/// Stitches the path of `root` out of `events`, which may also hold the delegates' events.
+/// `lineage` adds token links known from events outside the path (other agents' exchanges,
+/// refreshes before the window). Order and duplicates of `events` don't matter.
+pub fn build_path(
+    root: &PathRoot,
+    events: Vec<PathEvent>,
+    mut lineage: TokenLineage,
+    options: PathOptions,
+) -> Path {
     let events = order_events(events, options.skew_us);
-    let lineage = TokenLineage::from_events(&events);
+    lineage.extend(&TokenLineage::from_events(&events));
     let graph = Graph::new(&events);
     let root_events: Vec<usize> = (0..events.len())
         .filter(|&i| match root {

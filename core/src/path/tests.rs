@@ -37,7 +37,7 @@ fn token(id: &str, t: i64, agent: &str, session: &str, action: TokenAction, toke
 }
 
 fn agent_path(agent: &str, events: Vec<PathEvent>) -> Path {
-    build_path(&PathRoot::Agent(agent.into()), events, PathOptions::default())
+    build_path(&PathRoot::Agent(agent.into()), events, TokenLineage::default(), PathOptions::default())
 }
 
 fn route(p: &Path) -> Vec<String> {
@@ -162,7 +162,7 @@ fn nesting_stops_at_max_depth_and_says_so() {
         events.push(e);
     }
     let opts = PathOptions { max_depth: 3, ..PathOptions::default() };
-    let p = build_path(&PathRoot::Agent("a0".into()), events, opts);
+    let p = build_path(&PathRoot::Agent("a0".into()), events, TokenLineage::default(), opts);
     assert_eq!(depth(&p), 3);
     let mut d = &p;
     for _ in 0..3 {
@@ -268,7 +268,7 @@ proptest! {
     #[test]
     fn nested_delegation_depth_never_exceeds_max_depth(events in arb_events(), max_depth in 0usize..4) {
         let opts = PathOptions { max_depth, ..PathOptions::default() };
-        let p = build_path(&PathRoot::Agent("a0".into()), events, opts);
+        let p = build_path(&PathRoot::Agent("a0".into()), events, TokenLineage::default(), opts);
         prop_assert!(depth(&p) <= max_depth);
     }
 }

@@ -1,3 +1,5 @@
+//! Every secret kind has a positive case and a near miss here; markers are stable and final.
+
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
@@ -28,7 +30,10 @@ fn github_pat() -> String {
     format!("github_pat_{}", "A1b2C3d4E5_".repeat(7) + "abcde")
 }
 fn slack() -> String {
-    format!("xox{}-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "b")
+    format!(
+        "xox{}-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "b"
+    )
 }
 fn pem() -> String {
     format!(
@@ -73,7 +78,10 @@ fn marker_is_kind_and_first_12_hex_of_sha256() {
 #[test]
 fn jwt_is_redacted() {
     let (out, c) = redact(&format!("token={} end", jwt()));
-    assert_eq!(out, format!("token={} end", marker(SecretKind::Jwt, &jwt())));
+    assert_eq!(
+        out,
+        format!("token={} end", marker(SecretKind::Jwt, &jwt()))
+    );
     assert_eq!(c.get(SecretKind::Jwt), 1);
 }
 
@@ -96,7 +104,10 @@ fn aws_access_key_id_is_redacted() {
     for prefix in ["AKIA", "ASIA", "AGPA", "AIDA", "AROA"] {
         let id = format!("{prefix}IOSFODNN7EXAMPLE");
         let (out, c) = redact(&format!("key {id}, please"));
-        assert_eq!(out, format!("key {}, please", marker(SecretKind::AwsAccessKeyId, &id)));
+        assert_eq!(
+            out,
+            format!("key {}, please", marker(SecretKind::AwsAccessKeyId, &id))
+        );
         assert_eq!(c.get(SecretKind::AwsAccessKeyId), 1);
     }
 }
@@ -120,7 +131,10 @@ fn aws_secret_key_is_redacted_by_inline_context() {
         format!("export MY_AWS_SECRET_ACCESS_KEY='{s}'"),
     ] {
         let (out, c) = redact(&text);
-        assert!(out.contains(&marker(SecretKind::AwsSecretAccessKey, &s)), "{text} -> {out}");
+        assert!(
+            out.contains(&marker(SecretKind::AwsSecretAccessKey, &s)),
+            "{text} -> {out}"
+        );
         assert!(!out.contains(&s), "{out}");
         assert_eq!(c.get(SecretKind::AwsSecretAccessKey), 1, "{text}");
     }
@@ -130,10 +144,14 @@ fn aws_secret_key_is_redacted_by_inline_context() {
 fn aws_secret_key_is_redacted_by_key_name() {
     let r = &*R;
     let mut c = RedactionCounts::default();
-    let mut v = json!({"aws_secret_access_key": aws_secret(), "nested": {"SecretAccessKey": aws_secret()}});
+    let mut v =
+        json!({"aws_secret_access_key": aws_secret(), "nested": {"SecretAccessKey": aws_secret()}});
     r.redact_value(&mut v, &mut c);
     let m = marker(SecretKind::AwsSecretAccessKey, &aws_secret());
-    assert_eq!(v, json!({"aws_secret_access_key": m, "nested": {"SecretAccessKey": m}}));
+    assert_eq!(
+        v,
+        json!({"aws_secret_access_key": m, "nested": {"SecretAccessKey": m}})
+    );
     assert_eq!(c.get(SecretKind::AwsSecretAccessKey), 2);
 }
 
@@ -161,7 +179,10 @@ fn github_tokens_are_redacted() {
         github_pat(),
     ] {
         let (out, c) = redact(&format!("GITHUB_TOKEN={t}"));
-        assert_eq!(out, format!("GITHUB_TOKEN={}", marker(SecretKind::GithubToken, &t)));
+        assert_eq!(
+            out,
+            format!("GITHUB_TOKEN={}", marker(SecretKind::GithubToken, &t))
+        );
         assert_eq!(c.get(SecretKind::GithubToken), 1);
     }
 }
@@ -184,7 +205,10 @@ fn slack_tokens_are_redacted() {
         slack().replacen("xoxb", "xapp", 1),
     ] {
         let (out, c) = redact(&format!("slack: {t}"));
-        assert_eq!(out, format!("slack: {}", marker(SecretKind::SlackToken, &t)));
+        assert_eq!(
+            out,
+            format!("slack: {}", marker(SecretKind::SlackToken, &t))
+        );
         assert_eq!(c.get(SecretKind::SlackToken), 1);
     }
 }
@@ -200,7 +224,10 @@ fn slack_near_misses_are_kept() {
 fn pem_private_key_block_is_redacted_whole() {
     let text = format!("key:\n{}\ntrailer", pem());
     let (out, c) = redact(&text);
-    assert_eq!(out, format!("key:\n{}\ntrailer", marker(SecretKind::PrivateKey, &pem())));
+    assert_eq!(
+        out,
+        format!("key:\n{}\ntrailer", marker(SecretKind::PrivateKey, &pem()))
+    );
     assert_eq!(c.get(SecretKind::PrivateKey), 1);
 }
 
@@ -208,7 +235,10 @@ fn pem_private_key_block_is_redacted_whole() {
 fn truncated_pem_private_key_is_redacted_to_the_end() {
     let truncated = &pem()[..60];
     let (out, _) = redact(&format!("x {truncated}"));
-    assert_eq!(out, format!("x {}", marker(SecretKind::PrivateKey, truncated)));
+    assert_eq!(
+        out,
+        format!("x {}", marker(SecretKind::PrivateKey, truncated))
+    );
 }
 
 #[test]
@@ -265,7 +295,10 @@ fn basic_credential_is_redacted_and_scheme_kept() {
     let (out, c) = redact(&format!("authorization: Basic {BASIC_CRED}"));
     assert_eq!(
         out,
-        format!("authorization: Basic {}", marker(SecretKind::BasicAuth, BASIC_CRED))
+        format!(
+            "authorization: Basic {}",
+            marker(SecretKind::BasicAuth, BASIC_CRED)
+        )
     );
     assert_eq!(c.get(SecretKind::BasicAuth), 1);
     let (out, _) = redact(&format!("basic {BASIC_CRED}"));
@@ -284,7 +317,10 @@ fn basic_in_prose_is_kept() {
 fn rejected_basic_candidate_does_not_hide_a_secret_after_it() {
     let text = format!("basic functionality then Bearer abcdefgh12345678 {}", ghp());
     let (out, c) = redact(&text);
-    assert!(out.starts_with("basic functionality then Bearer [REDACTED:bearer:"), "{out}");
+    assert!(
+        out.starts_with("basic functionality then Bearer [REDACTED:bearer:"),
+        "{out}"
+    );
     assert_eq!(c.get(SecretKind::GithubToken), 1);
     assert_eq!(c.total(), 2);
 }
@@ -321,7 +357,11 @@ fn secret_named_keys_have_their_string_value_redacted() {
         let mut c = RedactionCounts::default();
         let mut v = json!({ key: "hunter2" });
         r.redact_value(&mut v, &mut c);
-        assert_eq!(v, json!({ key: marker(SecretKind::SecretField, "hunter2") }), "{key}");
+        assert_eq!(
+            v,
+            json!({ key: marker(SecretKind::SecretField, "hunter2") }),
+            "{key}"
+        );
         assert_eq!(c.get(SecretKind::SecretField), 1, "{key}");
     }
 }
@@ -329,7 +369,14 @@ fn secret_named_keys_have_their_string_value_redacted() {
 #[test]
 fn keys_that_only_name_a_secret_are_kept() {
     let r = &*R;
-    for key in ["token_id", "secret_name", "password_policy", "tokens", "PWD", "keyboard"] {
+    for key in [
+        "token_id",
+        "secret_name",
+        "password_policy",
+        "tokens",
+        "PWD",
+        "keyboard",
+    ] {
         let mut c = RedactionCounts::default();
         let mut v = json!({ key: "visible value" });
         r.redact_value(&mut v, &mut c);
@@ -371,7 +418,10 @@ fn secrets_in_object_keys_are_redacted() {
     let mut c = RedactionCounts::default();
     let mut v = json!({ ghp(): 1, "plain": 2 });
     r.redact_value(&mut v, &mut c);
-    assert_eq!(v, json!({ marker(SecretKind::GithubToken, &ghp()): 1, "plain": 2 }));
+    assert_eq!(
+        v,
+        json!({ marker(SecretKind::GithubToken, &ghp()): 1, "plain": 2 })
+    );
     assert_eq!(c.total(), 1);
 }
 
@@ -403,7 +453,11 @@ fn every_kind_is_counted() {
     });
     r.redact_value(&mut v, &mut c);
     for kind in SecretKind::ALL {
-        let want = if kind == SecretKind::GithubToken { 3 } else { 1 };
+        let want = if kind == SecretKind::GithubToken {
+            3
+        } else {
+            1
+        };
         assert_eq!(c.get(kind), want, "{kind:?}");
     }
     assert_eq!(c.total(), 11);
@@ -465,7 +519,10 @@ fn nothing_found_borrows_the_input() {
 #[test]
 fn non_ascii_text_around_secrets_is_preserved() {
     let (out, _) = redact(&format!("ключ→{}←конец", ghp()));
-    assert_eq!(out, format!("ключ→{}←конец", marker(SecretKind::GithubToken, &ghp())));
+    assert_eq!(
+        out,
+        format!("ключ→{}←конец", marker(SecretKind::GithubToken, &ghp()))
+    );
 }
 
 #[test]
@@ -485,15 +542,24 @@ fn redactor_is_send_and_sync() {
 fn redact_str_cost_on_benign_and_secret_text() {
     let r = &*R;
     let benign = "SELECT id, summary FROM issues WHERE project = 'HOP' AND updated > now() - 1d";
-    let secret = format!("curl -H 'Authorization: Bearer {}' https://api.corp/v1/x", jwt());
+    let secret = format!(
+        "curl -H 'Authorization: Bearer {}' https://api.corp/v1/x",
+        jwt()
+    );
     for s in [benign, secret.as_str()] {
-        let n = 200_000;
-        let t = std::time::Instant::now();
-        let mut c = RedactionCounts::default();
-        for _ in 0..n {
-            std::hint::black_box(r.redact_str(std::hint::black_box(s), &mut c));
-        }
-        eprintln!("{} bytes: {:?}/call", s.len(), t.elapsed() / n);
+        let n = 20_000u32;
+        let best = (0..10)
+            .map(|_| {
+                let mut c = RedactionCounts::default();
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(r.redact_str(std::hint::black_box(s), &mut c));
+                }
+                t.elapsed() / n
+            })
+            .min()
+            .unwrap();
+        eprintln!("{} bytes: {best:?}/call", s.len());
     }
 }
 
