@@ -191,10 +191,7 @@ const SYSTEMS: &[System] = &[
         zone: "internal",
         server: "mcp-jira",
         tools: &[
-            (
-                "jira.search",
-                "JQL project = PROJ AND status = Open ORDER BY updated DESC",
-            ),
+            ("jira.search", "JQL project = PROJ AND status = Open"),
             ("jira.comment", "add comment"),
             ("jira.transition", "transition to In Review"),
         ],
@@ -209,36 +206,27 @@ const SYSTEMS: &[System] = &[
                 "github.search_code",
                 "search: NullPointerException PaymentService",
             ),
-            (
-                "github.get_file",
-                "read src/main/java/com/acme/payments/PaymentService.java",
-            ),
-            (
-                "github.create_pull_request",
-                "open pull request fix/npe-payment-service",
-            ),
+            ("github.get_file", "read src/PaymentService.java"),
+            ("github.create_pull_request", "open pull request fix/npe"),
         ],
-        resource: "https://github.com/acme/payments/pull/",
+        resource: "github://acme/payments/pull/",
     },
     System {
-        name: "aws:prod-123456789012",
+        name: "aws:prod-1234",
         zone: "internal",
         server: "mcp-aws",
         tools: &[
             ("aws.s3.get_object", "GetObject"),
-            (
-                "aws.s3.list_objects",
-                "ListObjectsV2 prefix=reports/2026/11/",
-            ),
+            ("aws.s3.list_objects", "ListObjectsV2 prefix=reports/"),
             (
                 "aws.ec2.describe_instances",
                 "DescribeInstances region=eu-west-1",
             ),
         ],
-        resource: "arn:aws:s3:::acme-reports/2026/11/daily-",
+        resource: "s3://acme-reports/daily-",
     },
     System {
-        name: "acme.my.salesforce.com",
+        name: "salesforce.com",
         zone: "external",
         server: "mcp-salesforce",
         tools: &[
@@ -248,7 +236,7 @@ const SYSTEMS: &[System] = &[
             ),
             ("salesforce.update_record", "update Opportunity StageName"),
         ],
-        resource: "https://acme.my.salesforce.com/lightning/r/Account/001",
+        resource: "sf://Account/001",
     },
     System {
         name: "slack.com/acme",
@@ -287,14 +275,18 @@ fn generate(i: usize) -> Generated {
     };
     let _ = write!(
         p,
-        r#"{{"schema":"{schema}","event_id":"{:08x}-{i:07}","time":"{}","tenant":"{tenant}","#,
+        r#"{{"schema":"{schema}","event_id":"{:08x}-{i:07}","time":"{}","#,
         r.next() as u32,
         format_time_us(BASE_TIME_US + i as i64 * 1_000 + r.below(1_000) as i64),
     );
-    let _ = write!(
-        p,
-        r#""agent":{{"id":"agent:bot-{agent:03}","workload":"spiffe://{tenant}.corp/bot-{agent:03}""#
-    );
+    // The first tenant's agents send no tenant: they land in the default one.
+    if tenant != TENANTS[0] {
+        let _ = write!(p, r#""tenant":"{tenant}","#);
+    }
+    let _ = write!(p, r#""agent":{{"id":"agent:bot-{agent:03}""#);
+    if r.below(2) == 0 {
+        let _ = write!(p, r#","workload":"spiffe://{tenant}.corp/bot-{agent:03}""#);
+    }
     if r.below(10) < 3 {
         let _ = write!(
             p,
@@ -330,7 +322,7 @@ fn generate(i: usize) -> Generated {
         if r.below(10) < 3 {
             let _ = write!(p, r#""task":{{"id":"TASK-{}"}},"#, 1_000 + agent * 13 % 900);
         }
-        if r.below(10) < 4 {
+        if r.below(10) < 3 {
             p.push_str(r#""trace":{"trace_id":""#);
             r.push_chars(&mut p, HEX, 31);
             p.push('1');
@@ -355,7 +347,7 @@ fn generate(i: usize) -> Generated {
         };
         let _ = write!(
             p,
-            r#""}},"resource":"{}{}","credential":{{"id":"{token_id}","kind":"oauth_token"}},"outcome":"{outcome}","#,
+            r#""}},"resource":"{}{}","credential":{{"id":"{token_id}"}},"outcome":"{outcome}","#,
             system.resource,
             r.below(100_000),
         );

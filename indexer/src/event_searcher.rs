@@ -145,7 +145,8 @@ impl EventSearcher {
             .map(<[u8]>::to_vec))
     }
 
-    pub(crate) fn fields(&self) -> &EventSchema {
+    /// The field handles.
+    pub fn fields(&self) -> &EventSchema {
         &self.fields
     }
 

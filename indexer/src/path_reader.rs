@@ -246,6 +246,7 @@ fn read_segment(f: &EventSchema, segment: &SegmentReader, docs: &[DocId], out: &
     let event_id = col(f.event_id)?;
     let agent = col(f.agent_id)?;
     let session = col(f.session_id)?;
+    let mut workload = col(f.workload)?;
     let schema = col(f.schema_kind)?;
     let system = col(f.system)?;
     let zone = col(f.zone)?;
@@ -282,6 +283,7 @@ fn read_segment(f: &EventSchema, segment: &SegmentReader, docs: &[DocId], out: &
             time_us: time.first(doc).map_or(0, |t| t.into_timestamp_micros()),
             agent_id: take(&mut agent, i).unwrap_or_default(),
             session_id: take(&mut session, i).unwrap_or_default(),
+            workload: take(&mut workload, i),
             kind,
             system: take(&mut system, i),
             zone: take(&mut zone, i),

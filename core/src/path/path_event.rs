@@ -72,6 +72,8 @@ pub struct PathEvent {
     pub agent_id: String,
     /// Its session.
     pub session_id: String,
+    /// The agent's workload (SPIFFE ID).
+    pub workload: Option<String>,
     /// Tool call or token step.
     pub kind: PathEventKind,
     /// System acted on.
@@ -110,6 +112,7 @@ impl From<&Event> for PathEvent {
             time_us: e.time_us,
             agent_id: e.agent.id.clone(),
             session_id: e.session_id.clone(),
+            workload: e.agent.workload.clone(),
             kind: PathEventKind::tool(Outcome::Success),
             system: e.system().map(str::to_owned),
             zone: e.zone().map(str::to_owned),

@@ -142,6 +142,7 @@ mod tests {
             time_us: t,
             agent_id: "agent \"x\"".into(),
             session_id: "s".into(),
+            workload: None,
             kind: PathEventKind::tool(Outcome::Success),
             system: Some(system.into()),
             zone: None,

@@ -11,6 +11,7 @@ fn tool(id: &str, t: i64, agent: &str, session: &str, system: &str) -> PathEvent
         time_us: t,
         agent_id: agent.into(),
         session_id: session.into(),
+        workload: None,
         kind: PathEventKind::tool(Outcome::Success),
         system: Some(system.into()),
         zone: Some("internal".into()),

@@ -35,7 +35,7 @@ struct SearchParams {
     cursor: Option<String>,
 }
 
-fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
