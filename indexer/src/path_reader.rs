@@ -49,7 +49,8 @@ impl EventSearcher {
         // work to, by `delegated_by` on the delegate's side or an exchange's `actor`.
         let mut known: BTreeSet<SessionKey> = events.iter().map(session_key).collect();
         let mut frontier: BTreeSet<String> = events.iter().map(|e| e.session_id.clone()).collect();
-        for _ in 0..options.max_depth {
+        // One level past `max_depth`, so that the stitcher sees the links it must mark truncated.
+        for _ in 0..=options.max_depth {
             if frontier.is_empty() {
                 break;
             }

@@ -1191,25 +1191,3 @@ fn decode_cost_of_a_typical_500_byte_event() {
     }
 }
 
-#[test]
-#[ignore]
-fn tmp_adversarial() {
-    let cases: Vec<String> = vec![
-        "basic ".repeat(150_000),
-        format!("basic {}", "A".repeat(900_000)),
-        "Bearer abcdefgh12345678 ".repeat(35_000),
-        "-----BEGIN PRIVATE KEY-----".repeat(30_000),
-        "eyJaaaa.".repeat(100_000),
-        "AKIAIOSFODNN7EXAMPLE".repeat(40_000),
-        "\\\\".repeat(200_000),
-        "aws_secret_access_key=".repeat(40_000),
-        "ghp_".repeat(200_000),
-    ];
-    for c in cases {
-        let v = set(set(tool(), "colour", json!(c.clone())), "tool.operation", json!(c[..c.len() / 3]));
-        let bytes = serde_json::to_vec(&v).unwrap();
-        let t = std::time::Instant::now();
-        let r = D.decode(&bytes);
-        eprintln!("{} bytes: {:?} {:?}", bytes.len(), t.elapsed(), r.map(|d| d.redactions.total()).map_err(|e| e.message));
-    }
-}
