@@ -81,6 +81,9 @@ pub struct EventSchema {
     pub action: Field,
     /// token.parent_id (raw, fast).
     pub token_parent_id: Field,
+    /// token.id of a token event that names a parent (raw): the lineage lookup reads only these,
+    /// never the tool calls that share the credential id.
+    pub lineage_token: Field,
     /// token.subject (raw).
     pub token_subject: Field,
     /// presenter (raw).
@@ -148,6 +151,7 @@ impl EventSchema {
         let outcome = b.add_text_field("outcome", raw_fast.clone());
         let action = b.add_text_field("action", raw_fast.clone());
         let token_parent_id = b.add_text_field("token_parent_id", raw_fast.clone());
+        let lineage_token = b.add_text_field("lineage_token", STRING);
         let token_subject = b.add_text_field("token_subject", raw_fast.clone());
         let presenter = b.add_text_field("presenter", raw_fast.clone());
         let delegated_by_agent = b.add_text_field("delegated_by_agent", raw_fast.clone());
@@ -182,6 +186,7 @@ impl EventSchema {
             outcome,
             action,
             token_parent_id,
+            lineage_token,
             token_subject,
             presenter,
             delegated_by_agent,

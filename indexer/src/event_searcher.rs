@@ -88,6 +88,7 @@ pub struct EventSearcher {
     index: Index,
     fields: EventSchema,
     reader: IndexReader,
+    pub(crate) columns: crate::path_reader::ColumnCache,
 }
 
 impl EventSearcher {
@@ -96,6 +97,7 @@ impl EventSearcher {
             index,
             fields,
             reader,
+            columns: Default::default(),
         }
     }
 

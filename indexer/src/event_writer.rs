@@ -336,6 +336,9 @@ pub fn build_document(
                 d.add_text(f.outcome, "denied");
             }
             opt_text(&mut d, f.token_parent_id, t.token.parent_id.as_deref());
+            if t.token.parent_id.is_some() {
+                d.add_text(f.lineage_token, &t.token.id);
+            }
             opt_text(&mut d, f.token_subject, t.token.subject.as_deref());
             opt_text(&mut d, f.presenter, t.presenter.as_deref());
             if let Some(actor) = &t.actor {

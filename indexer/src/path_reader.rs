@@ -4,15 +4,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::{Arc, Mutex};
 
 use hoptrail_core::path::{
-    build_path, Path, PathEvent, PathEventKind, PathOptions, PathRoot, SessionKey, TokenLineage,
+    build_path, Name, Path, PathEvent, PathEventKind, PathOptions, PathRoot, SessionKey, TokenLineage,
 };
 use hoptrail_core::{Outcome, TokenAction};
 use tantivy::collector::{Collector, Count, SegmentCollector};
-use tantivy::columnar::StrColumn;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::index::SegmentId;
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::event_schema::EventSchema;
@@ -38,23 +40,23 @@ impl EventSearcher {
     pub fn path(&self, tenant: &str, root: &PathRoot, window: Window, options: PathOptions) -> Result<Option<Path>> {
         let f = self.fields().clone();
         let (field, id) = match root {
-            PathRoot::Agent(a) => (f.agent_id, a.as_str()),
-            PathRoot::Session(s) => (f.session_id, s.as_str()),
+            PathRoot::Agent(a) => (f.agent_id, &**a),
+            PathRoot::Session(s) => (f.session_id, &**s),
         };
         if !self.exists(tenant, field, id)? {
             return Ok(None);
         }
-        let mut events = self.path_events(tenant, field, &[id.to_owned()], window)?;
+        let mut events = self.path_events(tenant, field, &[id], window)?;
         // Breadth-first over delegations: each level loads the sessions the previous one handed
         // work to, by `delegated_by` on the delegate's side or an exchange's `actor`.
         let mut known: BTreeSet<SessionKey> = events.iter().map(session_key).collect();
-        let mut frontier: BTreeSet<String> = events.iter().map(|e| e.session_id.clone()).collect();
+        let mut frontier: BTreeSet<Name> = events.iter().map(|e| e.session_id.clone()).collect();
         // One level past `max_depth`, so that the stitcher sees the links it must mark truncated.
         for _ in 0..=options.max_depth {
             if frontier.is_empty() {
                 break;
             }
-            let frontier_list: Vec<String> = frontier.iter().cloned().collect();
+            let frontier_list: Vec<Name> = frontier.iter().cloned().collect();
             let mut children: BTreeSet<SessionKey> = BTreeSet::new();
             for e in self.path_events(tenant, f.delegated_by_session, &frontier_list, window)? {
                 children.insert(session_key(&e));
@@ -70,7 +72,7 @@ impl EventSearcher {
             if children.is_empty() {
                 break;
             }
-            let sessions: Vec<String> = children.iter().map(|(_, s)| s.clone()).collect();
+            let sessions: Vec<Name> = children.iter().map(|(_, s)| s.clone()).collect();
             let loaded = self.path_events(tenant, f.session_id, &sessions, window)?;
             frontier = BTreeSet::new();
             for e in loaded {
@@ -89,21 +91,28 @@ impl EventSearcher {
 
     /// Token links reaching up from `credentials` to their roots, from token events of any
     /// agent and any time (lineage is not bounded by the window).
-    pub fn lineage_of(&self, tenant: &str, credentials: impl IntoIterator<Item = String>) -> Result<TokenLineage> {
+    pub fn lineage_of<S: AsRef<str>>(&self, tenant: &str, credentials: impl IntoIterator<Item = S>) -> Result<TokenLineage> {
         let f = self.fields().clone();
         let mut lineage = TokenLineage::default();
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut wanted: Vec<String> = credentials.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut wanted: Vec<String> = credentials
+            .into_iter()
+            .map(|c| c.as_ref().to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         for _ in 0..MAX_LINEAGE_ROUNDS {
             wanted.retain(|c| seen.insert(c.clone()));
             if wanted.is_empty() {
                 break;
             }
             let mut next = BTreeSet::new();
-            for e in self.path_events(tenant, f.credential_id, &wanted, Window::default())? {
+            // Only token events that name a parent are read: not the tool calls that share the
+            // credential id, of which there can be millions.
+            for e in self.path_events(tenant, f.lineage_token, &wanted, Window::default())? {
                 if let (Some(t), Some(p)) = (&e.credential_id, &e.token_parent_id) {
                     lineage.link(t, p);
-                    next.insert(p.clone());
+                    next.insert(p.to_string());
                 }
             }
             wanted = next.into_iter().collect();
@@ -123,8 +132,8 @@ impl EventSearcher {
             let mut next = Vec::new();
             for e in self.path_events(tenant, f.token_parent_id, &frontier, Window::default())? {
                 if let Some(t) = e.credential_id {
-                    if out.insert(t.clone()) {
-                        next.push(t);
+                    if out.insert(t.to_string()) {
+                        next.push(t.to_string());
                     }
                 }
             }
@@ -144,14 +153,42 @@ impl EventSearcher {
     }
 
     /// Events of the tenant where `field` is one of `values`, within `window`, as path events.
-    pub fn path_events(&self, tenant: &str, field: Field, values: &[String], window: Window) -> Result<Vec<PathEvent>> {
-        if values.is_empty() {
+    pub fn path_events<V: AsRef<str>>(&self, tenant: &str, field: Field, values: &[V], window: Window) -> Result<Vec<PathEvent>> {
+        self.events_where(tenant, field, values, window, None)
+    }
+
+    fn events_where<V: AsRef<str>>(
+        &self,
+        tenant: &str,
+        field: Field,
+        values: &[V],
+        window: Window,
+        and_also: Option<(Field, &str)>,
+    ) -> Result<Vec<PathEvent>> {
+        let searcher = self.reader_searcher();
+        // Values no segment knows cost a scorer each in a query of thousands of clauses; a term
+        // dictionary probe is far cheaper.
+        let mut present: Vec<&str> = Vec::with_capacity(values.len());
+        for v in values {
+            let v = v.as_ref();
+            for segment in searcher.segment_readers() {
+                if segment.inverted_index(field)?.terms().term_ord(v.as_bytes()).map_err(tantivy::TantivyError::from)?.is_some() {
+                    present.push(v);
+                    break;
+                }
+            }
+        }
+        if present.is_empty() {
             return Ok(Vec::new());
         }
+        let values = &present;
         let f = self.fields();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, term(f.tenant, tenant))];
-        let any_of: Vec<(Occur, Box<dyn Query>)> = values.iter().map(|v| (Occur::Should, term(field, v))).collect();
+        let any_of: Vec<(Occur, Box<dyn Query>)> = values.iter().map(|v| (Occur::Should, term(field, v.as_ref()))).collect();
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(any_of))));
+        if let Some((field, value)) = and_also {
+            clauses.push((Occur::Must, term(field, value)));
+        }
         if window.from_us.is_some() || window.to_us.is_some() {
             let bound = |us: Option<i64>, inclusive: bool| match us {
                 None => Bound::Unbounded,
@@ -163,12 +200,13 @@ impl EventSearcher {
             clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(window.from_us, true), bound(window.to_us, false)))));
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader_searcher();
         let per_segment = searcher.search(&query, &DocIds)?;
+        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|s| s.segment_id()).collect();
+        self.columns.retain(&live);
         let mut out = Vec::new();
         for (ordinal, docs) in per_segment {
-            let segment = searcher.segment_reader(ordinal);
-            read_segment(f, segment, &docs, &mut out)?;
+            let columns = self.columns.get(f, searcher.segment_reader(ordinal))?;
+            read_segment(&columns, &docs, &mut out)?;
         }
         Ok(out)
     }
@@ -215,88 +253,141 @@ impl SegmentCollector for SegmentDocIds {
     }
 }
 
-/// One string column's values for a set of docs, resolved with one sorted pass over the
-/// column's dictionary instead of a lookup per doc.
-fn resolve_column(segment: &SegmentReader, name: &str, docs: &[DocId]) -> Result<Vec<Option<String>>> {
-    let Some(column): Option<StrColumn> = segment.fast_fields().str(name)? else {
-        return Ok(vec![None; docs.len()]);
-    };
-    let ords: Vec<Option<u64>> = docs.iter().map(|&d| column.ords().first(d)).collect();
-    let mut unique: Vec<u64> = ords.iter().flatten().copied().collect();
-    unique.sort_unstable();
-    unique.dedup();
-    let mut terms: Vec<String> = Vec::with_capacity(unique.len());
-    column
-        .dictionary()
-        .sorted_ords_to_term_cb(unique.iter().copied(), |bytes| {
-            terms.push(String::from_utf8_lossy(bytes).into_owned());
-            Ok(())
-        })
-        .map_err(|e| tantivy::TantivyError::from(e))?;
-    let index: HashMap<u64, usize> = unique.iter().enumerate().map(|(i, &o)| (o, i)).collect();
-    Ok(ords
-        .into_iter()
-        .map(|o| o.and_then(|o| index.get(&o)).map(|&i| terms[i].clone()))
-        .collect())
+/// The fast columns path stitching reads, opened once per segment. Opening a string column
+/// parses its dictionary index, which for an id column of a large segment costs milliseconds:
+/// far more than reading a few thousand values from it.
+pub(crate) struct SegmentColumns {
+    time: Column<DateTime>,
+    strs: Vec<Option<DecodedColumn>>,
 }
 
-fn read_segment(f: &EventSchema, segment: &SegmentReader, docs: &[DocId], out: &mut Vec<PathEvent>) -> Result<()> {
-    let name = |field: Field| f.schema.get_field_name(field).to_owned();
-    let col = |field: Field| resolve_column(segment, &name(field), docs);
-    let time = segment.fast_fields().date(&name(f.time))?;
-    let event_id = col(f.event_id)?;
-    let agent = col(f.agent_id)?;
-    let session = col(f.session_id)?;
-    let mut workload = col(f.workload)?;
-    let schema = col(f.schema_kind)?;
-    let system = col(f.system)?;
-    let zone = col(f.zone)?;
-    let tool = col(f.tool)?;
-    let credential = col(f.credential_id)?;
-    let outcome = col(f.outcome)?;
-    let action = col(f.action)?;
-    let parent = col(f.token_parent_id)?;
-    let subject = col(f.token_subject)?;
-    let presenter = col(f.presenter)?;
-    let by_agent = col(f.delegated_by_agent)?;
-    let by_session = col(f.delegated_by_session)?;
-    let actor_agent = col(f.actor_agent)?;
-    let actor_session = col(f.actor_session)?;
-    let span = col(f.span_id)?;
-    let parent_span = col(f.parent_span_id)?;
+/// A string column with its dictionary decoded once: term ordinal → shared string. tantivy
+/// keeps dictionaries in compressed blocks; decoding the blocks a query touches, on every query,
+/// cost more than the rest of a path query together (about 40 bytes per distinct value, paid
+/// once per segment).
+struct DecodedColumn {
+    column: StrColumn,
+    terms: Vec<Name>,
+}
+
+impl DecodedColumn {
+    fn open(column: StrColumn) -> Result<Self> {
+        let mut terms = Vec::with_capacity(column.num_terms());
+        let mut stream = column.dictionary().stream().map_err(tantivy::TantivyError::from)?;
+        while stream.advance() {
+            terms.push(Name::from(String::from_utf8_lossy(stream.key()).as_ref()));
+        }
+        Ok(DecodedColumn { column, terms })
+    }
+}
+
+/// Opened columns by segment. Segments are immutable, so an entry never goes stale; entries of
+/// segments merged away are dropped when a query sees they are gone.
+#[derive(Clone, Default)]
+pub(crate) struct ColumnCache(Arc<Mutex<HashMap<SegmentId, Arc<SegmentColumns>>>>);
+
+impl ColumnCache {
+    fn get(&self, f: &EventSchema, segment: &SegmentReader) -> Result<Arc<SegmentColumns>> {
+        let id = segment.segment_id();
+        if let Some(c) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(c.clone());
+        }
+        let fast = segment.fast_fields();
+        let mut strs = Vec::with_capacity(STR_FIELDS);
+        for field in str_fields(f) {
+            strs.push(fast.str(f.schema.get_field_name(field))?.map(DecodedColumn::open).transpose()?);
+        }
+        let columns = Arc::new(SegmentColumns { time: fast.date(f.schema.get_field_name(f.time))?, strs });
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id, columns.clone());
+        Ok(columns)
+    }
+
+    fn retain(&self, live: &[SegmentId]) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|id, _| live.contains(id));
+    }
+}
+
+const STR_FIELDS: usize = 20;
+
+/// The string columns, in the order `read_segment` consumes them.
+fn str_fields(f: &EventSchema) -> [Field; STR_FIELDS] {
+    [
+        f.event_id,
+        f.agent_id,
+        f.session_id,
+        f.workload,
+        f.schema_kind,
+        f.system,
+        f.zone,
+        f.tool,
+        f.credential_id,
+        f.outcome,
+        f.action,
+        f.token_parent_id,
+        f.token_subject,
+        f.presenter,
+        f.delegated_by_agent,
+        f.delegated_by_session,
+        f.actor_agent,
+        f.actor_session,
+        f.span_id,
+        f.parent_span_id,
+    ]
+}
+
+fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEvent>) -> Result<()> {
+    // Column by column, batched: tantivy reads a column's values for many docs at once much
+    // faster than one doc at a time, and a column the segment never filled costs nothing.
+    let mut ords: Vec<Option<u64>> = vec![None; docs.len()];
+    let mut values: Vec<Vec<Option<Name>>> = Vec::with_capacity(STR_FIELDS);
+    for c in &columns.strs {
+        match c {
+            Some(c) if !c.terms.is_empty() => {
+                ords.fill(None);
+                c.column.ords().first_vals(docs, &mut ords);
+                values.push(ords.iter().map(|o| o.and_then(|o| c.terms.get(o as usize).cloned())).collect());
+            }
+            _ => values.push(Vec::new()),
+        }
+    }
+    let mut times: Vec<Option<DateTime>> = vec![None; docs.len()];
+    columns.time.first_vals(docs, &mut times);
+    let mut cols = values.into_iter().map(|v| {
+        let mut it = v.into_iter();
+        move || it.next().flatten()
+    });
+    let mut next_col = || cols.next().expect("one iterator per string column");
+    let [mut event_id, mut agent, mut session, mut workload, mut schema, mut system, mut zone, mut tool, mut credential, mut outcome, mut action, mut parent, mut subject, mut presenter, mut by_agent, mut by_session, mut actor_agent, mut actor_session, mut span, mut parent_span] =
+        std::array::from_fn::<_, STR_FIELDS, _>(|_| next_col());
     out.reserve(docs.len());
-    let take = |v: &mut Vec<Option<String>>, i: usize| v[i].take();
-    let (mut event_id, mut agent, mut session, mut system, mut zone, mut tool, mut credential) =
-        (event_id, agent, session, system, zone, tool, credential);
-    let (mut parent, mut subject, mut presenter, mut by_agent, mut by_session) = (parent, subject, presenter, by_agent, by_session);
-    let (mut actor_agent, mut actor_session, mut span, mut parent_span) = (actor_agent, actor_session, span, parent_span);
-    for (i, &doc) in docs.iter().enumerate() {
-        let kind = if schema[i].as_deref() == Some("token_use") {
-            let a = action[i].as_deref().and_then(TokenAction::parse).unwrap_or(TokenAction::Presented);
+    for time in times {
+        let kind = if schema().as_deref() == Some("token_use") {
+            let a = action().as_deref().and_then(TokenAction::parse).unwrap_or(TokenAction::Presented);
+            let _ = outcome();
             PathEventKind::token(a)
         } else {
-            let o = outcome[i].as_deref().and_then(Outcome::parse).unwrap_or(Outcome::Success);
+            let o = outcome().as_deref().and_then(Outcome::parse).unwrap_or(Outcome::Success);
+            let _ = action();
             PathEventKind::tool(o)
         };
-        let pair = |a: Option<String>, s: Option<String>| a.zip(s);
         out.push(PathEvent {
-            event_id: take(&mut event_id, i).unwrap_or_default(),
-            time_us: time.first(doc).map_or(0, |t| t.into_timestamp_micros()),
-            agent_id: take(&mut agent, i).unwrap_or_default(),
-            session_id: take(&mut session, i).unwrap_or_default(),
-            workload: take(&mut workload, i),
+            event_id: event_id().unwrap_or_else(|| "".into()),
+            time_us: time.map_or(0, |t| t.into_timestamp_micros()),
+            agent_id: agent().unwrap_or_else(|| "".into()),
+            session_id: session().unwrap_or_else(|| "".into()),
+            workload: workload(),
             kind,
-            system: take(&mut system, i),
-            zone: take(&mut zone, i),
-            tool: take(&mut tool, i),
-            credential_id: take(&mut credential, i),
-            token_parent_id: take(&mut parent, i),
-            token_subject: take(&mut subject, i),
-            presenter: take(&mut presenter, i),
-            delegated_by: pair(take(&mut by_agent, i), take(&mut by_session, i)),
-            actor: pair(take(&mut actor_agent, i), take(&mut actor_session, i)),
-            span_id: take(&mut span, i),
-            parent_span_id: take(&mut parent_span, i),
+            system: system(),
+            zone: zone(),
+            tool: tool(),
+            credential_id: credential(),
+            token_parent_id: parent(),
+            token_subject: subject(),
+            presenter: presenter(),
+            delegated_by: by_agent().zip(by_session()),
+            actor: actor_agent().zip(actor_session()),
+            span_id: span(),
+            parent_span_id: parent_span(),
         });
     }
     Ok(())

@@ -12,7 +12,7 @@ pub use path_builder::{
     build_path, Delegation, DelegationVia, Hop, Path, PathOptions, PathRoot, PathStart,
     PathSummary, SessionKey,
 };
-pub use path_event::{order_events, PathEvent, PathEventKind};
+pub use path_event::{order_events, Name, PathEvent, PathEventKind};
 pub use render::{to_dot, to_mermaid};
 
 #[cfg(test)]

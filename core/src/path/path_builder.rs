@@ -2,14 +2,17 @@
 //! of changes of position; a delegate's path is nested at most `max_depth` levels deep; a
 //! delegation back into a session already on the chain is cut and marked, never followed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::lineage::TokenLineage;
+use super::path_event::Name;
 use super::path_event::{order_events, PathEvent};
 use crate::event::TokenAction;
 
 /// A session of an agent: `(agent_id, session_id)`.
-pub type SessionKey = (String, String);
+pub type SessionKey = (Name, Name);
 
 /// Stitching parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +55,13 @@ impl DelegationVia {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathStart {
     /// The system.
-    pub system: String,
+    pub system: Name,
     /// When.
     pub at_us: i64,
     /// Its zone.
-    pub zone: Option<String>,
+    pub zone: Option<Name>,
     /// The events on it before the first hop.
-    pub event_ids: Vec<String>,
+    pub event_ids: Vec<Name>,
     /// Hand-offs made before the first hop.
     pub delegations: Vec<Delegation>,
 }
@@ -67,23 +70,23 @@ pub struct PathStart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop {
     /// Previous position.
-    pub from: String,
+    pub from: Name,
     /// New position.
-    pub to: String,
+    pub to: Name,
     /// Time of the event that moved the agent.
     pub at_us: i64,
     /// The tool of that event.
-    pub tool: Option<String>,
+    pub tool: Option<Name>,
     /// The credential it used.
-    pub credential_id: Option<String>,
+    pub credential_id: Option<Name>,
     /// The root of that credential's lineage.
-    pub credential_root: Option<String>,
+    pub credential_root: Option<Name>,
     /// Zone of `from`.
-    pub zone_from: Option<String>,
+    pub zone_from: Option<Name>,
     /// Zone of `to`.
-    pub zone_to: Option<String>,
+    pub zone_to: Option<Name>,
     /// The moving event, then every further event on `to` until the next hop.
-    pub event_ids: Vec<String>,
+    pub event_ids: Vec<Name>,
     /// Hand-offs made while at `to`.
     pub delegations: Vec<Delegation>,
 }
@@ -96,9 +99,9 @@ pub struct Delegation {
     /// When (the earliest evidence).
     pub at_us: i64,
     /// The delegate.
-    pub agent_id: String,
+    pub agent_id: Name,
     /// The delegate's session.
-    pub session_id: String,
+    pub session_id: Name,
     /// The delegation leads back into a session already on this chain; not followed.
     pub cycle: bool,
     /// Deeper than `max_depth`; not followed.
@@ -111,13 +114,13 @@ pub struct Delegation {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PathSummary {
     /// Systems reached, in the order first reached.
-    pub systems: Vec<String>,
+    pub systems: Vec<Name>,
     /// Systems in the `external` zone.
-    pub external_systems: Vec<String>,
+    pub external_systems: Vec<Name>,
     /// Distinct zone changes, `from->to`.
-    pub zones_crossed: Vec<String>,
+    pub zones_crossed: Vec<Name>,
     /// Credentials used.
-    pub credentials: Vec<String>,
+    pub credentials: Vec<Name>,
     /// Denied calls and refused tokens.
     pub denied: u64,
     /// Earliest event.
@@ -130,9 +133,9 @@ pub struct PathSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
     /// The agent.
-    pub agent_id: String,
+    pub agent_id: Name,
     /// Its sessions on this path, in order of first event.
-    pub sessions: Vec<String>,
+    pub sessions: Vec<Name>,
     /// First system touched, if any.
     pub start: Option<PathStart>,
     /// Moves between systems.
@@ -145,9 +148,9 @@ pub struct Path {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathRoot {
     /// Every session of this agent.
-    Agent(String),
+    Agent(Name),
     /// One session (of whichever agent ran it).
-    Session(String),
+    Session(Name),
 }
 
 /// Stitches the path of `root` out of `events`, which may also hold the delegates' events.
@@ -180,6 +183,7 @@ pub fn build_path(
         lineage: &lineage,
         graph: &graph,
         options,
+        roots: Default::default(),
     };
     builder.segment(agent_id, &root_events, &mut Vec::new(), 0)
 }
@@ -193,7 +197,7 @@ struct Graph {
 
 impl Graph {
     fn new(events: &[PathEvent]) -> Self {
-        let mut by_session: HashMap<SessionKey, Vec<usize>> = HashMap::new();
+        let mut by_session: HashMap<SessionKey, Vec<usize>> = HashMap::default();
         let mut links: BTreeMap<SessionKey, BTreeMap<SessionKey, (i64, DelegationVia)>> =
             BTreeMap::new();
         let mut add = |from: SessionKey, to: SessionKey, at: i64, via: DelegationVia| {
@@ -226,17 +230,31 @@ struct Builder<'a> {
     lineage: &'a TokenLineage,
     graph: &'a Graph,
     options: PathOptions,
+    /// Credential → lineage root; thousands of hops share a handful of credentials.
+    roots: std::cell::RefCell<HashMap<Name, Name>>,
 }
 
 impl Builder<'_> {
+    fn root_of(&self, credential: &Name) -> Name {
+        if let Some(r) = self.roots.borrow().get(credential) {
+            return r.clone();
+        }
+        let root: Name = match self.lineage.root(credential) {
+            r if r == &**credential => credential.clone(),
+            r => r.into(),
+        };
+        self.roots.borrow_mut().insert(credential.clone(), root.clone());
+        root
+    }
+
     fn segment(
         &self,
-        agent_id: String,
+        agent_id: Name,
         members: &[usize],
         chain: &mut Vec<SessionKey>,
         depth: usize,
     ) -> Path {
-        let mut sessions: Vec<String> = Vec::new();
+        let mut sessions: Vec<Name> = Vec::new();
         for &i in members {
             let s = &self.events[i].session_id;
             if !sessions.contains(s) {
@@ -250,26 +268,27 @@ impl Builder<'_> {
 
         let mut start: Option<PathStart> = None;
         let mut hops: Vec<Hop> = Vec::new();
-        let mut position: Option<(String, Option<String>)> = None;
+        let mut position: Option<(Name, Option<Name>)> = None;
         for &i in members {
             let e = &self.events[i];
             if !e.kind.moves_agent() {
                 continue;
             }
-            let Some(system) = e.system.as_deref() else {
+            let Some(system) = e.system.as_ref() else {
                 continue;
             };
             match &position {
                 None => {
                     start = Some(PathStart {
-                        system: system.to_owned(),
+                        system: system.clone(),
                         at_us: e.time_us,
                         zone: e.zone.clone(),
                         event_ids: vec![e.event_id.clone()],
                         delegations: Vec::new(),
                     });
                 }
-                Some((current, _)) if current == system => {
+                // Names from one column share their allocation: compare pointers first.
+                Some((current, _)) if std::sync::Arc::ptr_eq(current, system) || current == system => {
                     match hops.last_mut() {
                         Some(h) => h.event_ids.push(e.event_id.clone()),
                         None => {
@@ -283,14 +302,11 @@ impl Builder<'_> {
                 Some((current, zone)) => {
                     hops.push(Hop {
                         from: current.clone(),
-                        to: system.to_owned(),
+                        to: system.clone(),
                         at_us: e.time_us,
                         tool: e.tool.clone(),
                         credential_id: e.credential_id.clone(),
-                        credential_root: e
-                            .credential_id
-                            .as_deref()
-                            .map(|c| self.lineage.root(c).to_owned()),
+                        credential_root: e.credential_id.as_ref().map(|c| self.root_of(c)),
                         zone_from: zone.clone(),
                         zone_to: e.zone.clone(),
                         event_ids: vec![e.event_id.clone()],
@@ -298,7 +314,7 @@ impl Builder<'_> {
                     });
                 }
             }
-            position = Some((system.to_owned(), e.zone.clone()));
+            position = Some((system.clone(), e.zone.clone()));
         }
 
         // Nest each delegate under the hop it was handed work at (the last hop at or before
@@ -339,7 +355,7 @@ impl Builder<'_> {
                     // delegation visible on an empty start rather than drop it.
                     None => {
                         start = Some(PathStart {
-                            system: String::new(),
+                            system: "".into(),
                             at_us,
                             zone: None,
                             event_ids: Vec::new(),
@@ -369,13 +385,13 @@ impl Builder<'_> {
         nested: Vec<PathSummary>,
     ) -> PathSummary {
         let mut s = PathSummary::default();
-        let mut systems = BTreeSet::new();
-        let mut external = BTreeSet::new();
-        let mut credentials = BTreeSet::new();
+        let mut systems = HashSet::default();
+        let mut external = HashSet::default();
+        let mut credentials = HashSet::default();
         let mut zones = BTreeSet::new();
-        let mut push_system = |s: &mut PathSummary, name: &str| {
-            if systems.insert(name.to_owned()) {
-                s.systems.push(name.to_owned());
+        let mut push_system = |s: &mut PathSummary, name: &Name| {
+            if systems.insert(name.clone()) {
+                s.systems.push(name.clone());
             }
         };
         if let Some(st) = start.filter(|st| !st.system.is_empty()) {
@@ -385,7 +401,7 @@ impl Builder<'_> {
             push_system(&mut s, &h.to);
             if let (Some(a), Some(b)) = (&h.zone_from, &h.zone_to) {
                 if a != b {
-                    zones.insert(format!("{a}->{b}"));
+                    zones.insert(Name::from(format!("{a}->{b}")));
                 }
             }
         }
@@ -400,7 +416,9 @@ impl Builder<'_> {
                 }
             }
             if let Some(c) = &e.credential_id {
-                credentials.insert(c.clone());
+                if !credentials.contains(c) {
+                    credentials.insert(c.clone());
+                }
             }
             s.first_at_us = Some(s.first_at_us.map_or(e.time_us, |t| t.min(e.time_us)));
             s.last_at_us = Some(s.last_at_us.map_or(e.time_us, |t| t.max(e.time_us)));
@@ -419,7 +437,9 @@ impl Builder<'_> {
             }
         }
         s.external_systems = external.into_iter().collect();
+        s.external_systems.sort();
         s.credentials = credentials.into_iter().collect();
+        s.credentials.sort();
         s.zones_crossed = zones.into_iter().collect();
         s
     }

@@ -1,7 +1,8 @@
 //! The slice of an event that path stitching needs, and the causal order of events. Invariant:
 //! the order depends only on the events' contents, never on their arrival order.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::sync::Arc;
 
 use crate::event::{Event, EventBody, Outcome, SessionRef, TokenAction};
 
@@ -61,82 +62,90 @@ impl PathEventKind {
     }
 }
 
+/// A shared, immutable string: ids and names repeat across thousands of events, so they are
+/// shared rather than copied.
+pub type Name = Arc<str>;
+
 /// One event as path stitching sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PathEvent {
     /// Event id (duplicates by id count once).
-    pub event_id: String,
+    pub event_id: Name,
     /// Event time, microseconds since the epoch.
     pub time_us: i64,
     /// Acting agent.
-    pub agent_id: String,
+    pub agent_id: Name,
     /// Its session.
-    pub session_id: String,
+    pub session_id: Name,
     /// The agent's workload (SPIFFE ID).
-    pub workload: Option<String>,
+    pub workload: Option<Name>,
     /// Tool call or token step.
     pub kind: PathEventKind,
     /// System acted on.
-    pub system: Option<String>,
+    pub system: Option<Name>,
     /// Zone of that system.
-    pub zone: Option<String>,
+    pub zone: Option<Name>,
     /// Tool name.
-    pub tool: Option<String>,
+    pub tool: Option<Name>,
     /// Credential used (tool call) or token concerned (token event).
-    pub credential_id: Option<String>,
+    pub credential_id: Option<Name>,
     /// For token events: the token the credential came from.
-    pub token_parent_id: Option<String>,
+    pub token_parent_id: Option<Name>,
     /// For token events: the workload it was issued to.
-    pub token_subject: Option<String>,
+    pub token_subject: Option<Name>,
     /// For token events: the workload that presented it.
-    pub presenter: Option<String>,
+    pub presenter: Option<Name>,
     /// Set when this tool call runs on another agent's delegation.
-    pub delegated_by: Option<(String, String)>,
+    pub delegated_by: Option<(Name, Name)>,
     /// For `exchanged`: the delegate that receives the new token.
-    pub actor: Option<(String, String)>,
+    pub actor: Option<(Name, Name)>,
     /// W3C span id of this event.
-    pub span_id: Option<String>,
+    pub span_id: Option<Name>,
     /// W3C parent span id.
-    pub parent_span_id: Option<String>,
+    pub parent_span_id: Option<Name>,
 }
 
-fn pair(r: &Option<SessionRef>) -> Option<(String, String)> {
-    r.as_ref().map(|r| (r.agent_id.clone(), r.session_id.clone()))
+fn pair(r: &Option<SessionRef>) -> Option<(Name, Name)> {
+    r.as_ref().map(|r| (r.agent_id.as_str().into(), r.session_id.as_str().into()))
+}
+
+fn name(s: Option<&str>) -> Option<Name> {
+    s.map(Name::from)
 }
 
 impl From<&Event> for PathEvent {
     fn from(e: &Event) -> Self {
         let trace = e.trace.as_ref();
         let mut p = PathEvent {
-            event_id: e.event_id.clone(),
+            event_id: e.event_id.as_str().into(),
             time_us: e.time_us,
-            agent_id: e.agent.id.clone(),
-            session_id: e.session_id.clone(),
-            workload: e.agent.workload.clone(),
+            agent_id: e.agent.id.as_str().into(),
+            session_id: e.session_id.as_str().into(),
+            workload: name(e.agent.workload.as_deref()),
             kind: PathEventKind::tool(Outcome::Success),
-            system: e.system().map(str::to_owned),
-            zone: e.zone().map(str::to_owned),
+            system: name(e.system()),
+            zone: name(e.zone()),
             tool: None,
-            credential_id: e.credential_id().map(str::to_owned),
+            credential_id: name(e.credential_id()),
             token_parent_id: None,
             token_subject: None,
             presenter: None,
             delegated_by: None,
             actor: None,
-            span_id: trace.and_then(|t| t.span_id.clone()),
-            parent_span_id: trace.and_then(|t| t.parent_span_id.clone()),
+            span_id: name(trace.and_then(|t| t.span_id.as_deref())),
+            parent_span_id: name(trace.and_then(|t| t.parent_span_id.as_deref())),
         };
         match &e.body {
             EventBody::ToolUse(t) => {
                 p.kind = PathEventKind::tool(t.outcome);
-                p.tool = Some(t.tool.name.clone());
+                p.tool = Some(t.tool.name.as_str().into());
                 p.delegated_by = pair(&t.delegated_by);
             }
             EventBody::TokenUse(t) => {
                 p.kind = PathEventKind::token(t.action);
-                p.token_parent_id = t.token.parent_id.clone();
-                p.token_subject = t.token.subject.clone();
-                p.presenter = t.presenter.clone();
+                p.token_parent_id = name(t.token.parent_id.as_deref());
+                p.token_subject = name(t.token.subject.as_deref());
+                p.presenter = name(t.presenter.as_deref());
                 p.actor = pair(&t.actor);
             }
         }
@@ -144,23 +153,43 @@ impl From<&Event> for PathEvent {
     }
 }
 
+fn by_clock(a: &PathEvent, b: &PathEvent) -> std::cmp::Ordering {
+    a.time_us
+        .cmp(&b.time_us)
+        .then_with(|| a.event_id.cmp(&b.event_id))
+        .then_with(|| a.cmp(b))
+}
+
 /// Sorts events into causal order and drops duplicate ids.
 ///
 /// Events are ordered by time; where an event's `parent_span_id` names the span of another event
 /// of the same agent whose clock is at most `skew_us` later, the parent still comes first (its
 /// children inherit its time for ordering). Beyond the tolerance the clocks win. Ties are broken
-/// by content, so arrival order never matters. Of events sharing an id, the least by content is
-/// kept.
-pub fn order_events(mut events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
-    // Identical ids side by side, the least content first: that one is kept.
-    events.sort_unstable_by(|a, b| a.event_id.cmp(&b.event_id).then_with(|| a.cmp(b)));
-    events.dedup_by(|later, kept| later.event_id == kept.event_id);
+/// by id and content, so arrival order never matters. Of events sharing an id, the earliest
+/// (then the least by content) is kept.
+pub fn order_events(events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
+    // Clock order, ties broken by id and then by content: a total order on contents alone.
+    // Indices are sorted rather than the events, which are large to move.
+    let mut order: Vec<u32> = (0..events.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| by_clock(&events[a as usize], &events[b as usize]));
+    // Of events sharing an id the first in that order is kept, whatever the arrival order.
+    let mut seen: HashSet<&str> = HashSet::with_capacity_and_hasher(events.len(), Default::default());
+    order.retain(|&i| seen.insert(&events[i as usize].event_id));
+    drop(seen);
+    let mut slots: Vec<Option<PathEvent>> = events.into_iter().map(Some).collect();
+    let events: Vec<PathEvent> = order
+        .into_iter()
+        .filter_map(|i| slots[i as usize].take())
+        .collect();
+    if events.iter().all(|e| e.parent_span_id.is_none()) {
+        return events;
+    }
 
     // Effective ordering time: a child is never placed before its (slightly later) parent.
-    let mut by_span: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut by_span: HashMap<(&str, &str), usize> = HashMap::default();
     for (i, e) in events.iter().enumerate() {
         if let Some(span) = e.span_id.as_deref() {
-            by_span.entry((e.agent_id.as_str(), span)).or_insert(i);
+            by_span.entry((&*e.agent_id, span)).or_insert(i);
         }
     }
     let n = events.len();
@@ -179,7 +208,7 @@ pub fn order_events(mut events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> 
         let e = &events[i];
         let own = (e.time_us, 0);
         // `guard` bounds the walk: a span cycle in hostile input cannot recurse forever.
-        let v = match e.parent_span_id.as_deref().and_then(|p| by_span.get(&(e.agent_id.as_str(), p))) {
+        let v = match e.parent_span_id.as_deref().and_then(|p| by_span.get(&(&*e.agent_id, p))) {
             Some(&parent) if parent != i && guard < 64 => {
                 let (pt, pd) = resolve(parent, events, by_span, effective, skew_us, guard + 1);
                 let lead = pt - e.time_us;
@@ -203,6 +232,6 @@ pub fn order_events(mut events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> 
         .map(|k| k.expect("resolved"))
         .zip(events)
         .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| by_clock(&a.1, &b.1)));
     keyed.into_iter().map(|(_, e)| e).collect()
 }

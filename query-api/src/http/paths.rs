@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hoptrail_core::path::{to_dot, to_mermaid, Delegation, Hop, Path, PathOptions, PathRoot, PathStart};
+use hoptrail_core::path::{to_dot, to_mermaid, Delegation, Hop, Name, Path, PathOptions, PathRoot, PathStart};
 use hoptrail_core::time::format_rfc3339_us as ts;
 use hoptrail_indexer::{EventSearcher, Window};
 use serde::Deserialize;
@@ -102,7 +102,7 @@ async fn agent_path(
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
     let searcher = state.searcher.clone();
-    let root = PathRoot::Agent(agent_id.clone());
+    let root = PathRoot::Agent(agent_id.as_str().into());
     let path = blocking(move || Ok(searcher.path(&tenant, &root, p.window, p.options)?)).await?;
     let path = path.ok_or_else(|| ApiError::NotFound(format!("no agent {agent_id:?}")))?;
     Ok(render(&path, p.format))
@@ -116,7 +116,7 @@ async fn session_path(
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
     let searcher = state.searcher.clone();
-    let root = PathRoot::Session(session_id.clone());
+    let root = PathRoot::Session(session_id.as_str().into());
     let path = blocking(move || Ok(searcher.path(&tenant, &root, p.window, p.options)?)).await?;
     let path = path.ok_or_else(|| ApiError::NotFound(format!("no session {session_id:?}")))?;
     Ok(render(&path, p.format))
@@ -218,17 +218,17 @@ fn credential_view(s: &EventSearcher, tenant: &str, id: &str, window: Window) ->
     uses.sort_by(|a, b| (a.time_us, &a.event_id).cmp(&(b.time_us, &b.event_id)));
     #[derive(Default)]
     struct Agent {
-        workloads: BTreeSet<String>,
-        presenters: BTreeSet<String>,
-        sessions: BTreeSet<String>,
-        systems: Vec<String>,
-        tokens: BTreeSet<String>,
+        workloads: BTreeSet<Name>,
+        presenters: BTreeSet<Name>,
+        sessions: BTreeSet<Name>,
+        systems: Vec<Name>,
+        tokens: BTreeSet<Name>,
         events: u64,
         denied: u64,
         first: Option<i64>,
         last: Option<i64>,
     }
-    let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
+    let mut agents: BTreeMap<Name, Agent> = BTreeMap::new();
     let mut workloads = BTreeSet::new();
     for e in &uses {
         let a = agents.entry(e.agent_id.clone()).or_default();
@@ -301,7 +301,7 @@ fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, opt
         return Ok(None);
     }
     let on_system = s.path_events(tenant, f.system, &[system.to_owned()], window)?;
-    let agents: BTreeSet<String> = on_system.iter().map(|e| e.agent_id.clone()).collect();
+    let agents: BTreeSet<Name> = on_system.iter().map(|e| e.agent_id.clone()).collect();
     let truncated = agents.len() > MAX_REACH_AGENTS;
     let mut out = Vec::new();
     // Delegates are reported as agents in their own right: no nesting needed here.
@@ -309,10 +309,10 @@ fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, opt
     for agent in agents.into_iter().take(MAX_REACH_AGENTS) {
         let Some(path) = s.path(tenant, &PathRoot::Agent(agent.clone()), window, options)? else { continue };
         let mut arrivals: Vec<Value> = Vec::new();
-        if let Some(st) = path.start.as_ref().filter(|st| st.system == system) {
+        if let Some(st) = path.start.as_ref().filter(|st| &*st.system == system) {
             arrivals.push(json!({"from": null, "at": ts(st.at_us), "zone_from": null, "tool": null, "credential_id": null, "credential_root": null}));
         }
-        for h in path.hops.iter().filter(|h| h.to == system) {
+        for h in path.hops.iter().filter(|h| &*h.to == system) {
             arrivals.push(json!({
                 "from": h.from, "at": ts(h.at_us), "zone_from": h.zone_from, "tool": h.tool,
                 "credential_id": h.credential_id, "credential_root": h.credential_root,

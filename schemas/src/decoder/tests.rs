@@ -1190,4 +1190,3 @@ fn decode_cost_of_a_typical_500_byte_event() {
         eprintln!("{} bytes: {best:?}/decode", bytes.len());
     }
 }
-
