@@ -19,7 +19,11 @@ const BACKGROUND_AGENTS: usize = 2000;
 
 /// Target agents: id and event count. Each event picks a system that differs from the previous
 /// one nine times in ten, so a 10k-event agent makes about 9,000 hops.
-const TARGETS: [(&str, usize); 3] = [("target-1k", 1_000), ("target-10k", 10_000), ("target-50k", 50_000)];
+const TARGETS: [(&str, usize); 3] = [
+    ("target-1k", 1_000),
+    ("target-10k", 10_000),
+    ("target-50k", 50_000),
+];
 
 struct Rng(u64);
 impl Rng {
@@ -36,7 +40,11 @@ fn event(i: u64, agent: &str, session: &str, system: usize, time_us: i64, rng: &
         event_id: format!("ev-{i:09}"),
         time_us,
         tenant: "bench".into(),
-        agent: Agent { id: agent.into(), workload: Some(format!("spiffe://bench/{agent}")), ..Default::default() },
+        agent: Agent {
+            id: agent.into(),
+            workload: Some(format!("spiffe://bench/{agent}")),
+            ..Default::default()
+        },
         session_id: session.into(),
         task: None,
         trace: None,
@@ -44,11 +52,29 @@ fn event(i: u64, agent: &str, session: &str, system: usize, time_us: i64, rng: &
         extra: Map::new(),
         body: EventBody::ToolUse(ToolUse {
             system: format!("system-{system:02}"),
-            zone: Some(if system % 10 == 0 { "external" } else { "internal" }.into()),
-            tool: Tool { name: format!("tool-{}", rng.next() % 30), server: None, operation: None },
+            zone: Some(
+                if system % 10 == 0 {
+                    "external"
+                } else {
+                    "internal"
+                }
+                .into(),
+            ),
+            tool: Tool {
+                name: format!("tool-{}", rng.next() % 30),
+                server: None,
+                operation: None,
+            },
             resource: None,
-            credential: Some(Credential { id: format!("cred-{}", rng.next() % 500), kind: None }),
-            outcome: if rng.next() % 20 == 0 { Outcome::Denied } else { Outcome::Success },
+            credential: Some(Credential {
+                id: format!("cred-{}", rng.next() % 500),
+                kind: None,
+            }),
+            outcome: if rng.next() % 20 == 0 {
+                Outcome::Denied
+            } else {
+                Outcome::Success
+            },
             delegated_by: None,
         }),
     }
@@ -57,7 +83,11 @@ fn event(i: u64, agent: &str, session: &str, system: usize, time_us: i64, rng: &
 fn build(dir: &std::path::Path, total: usize) -> Duration {
     let started = Instant::now();
     let index = EventIndex::open_or_create(dir).unwrap();
-    let config = WriterConfig { commit_max_docs: 100_000, commit_interval: Duration::from_secs(3600), ..WriterConfig::default() };
+    let config = WriterConfig {
+        commit_max_docs: 100_000,
+        commit_interval: Duration::from_secs(3600),
+        ..WriterConfig::default()
+    };
     let mut writer = index.writer(config).unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let target_total: usize = TARGETS.iter().map(|t| t.1).sum();
@@ -73,12 +103,30 @@ fn build(dir: &std::path::Path, total: usize) -> Duration {
                 acc += TARGETS[k].1;
                 k += 1;
             }
-            let sys = if rng.next() % 10 == 0 { last_system[k] } else { (last_system[k] + 1 + (rng.next() as usize % (SYSTEMS - 1))) % SYSTEMS };
+            let sys = if rng.next() % 10 == 0 {
+                last_system[k]
+            } else {
+                (last_system[k] + 1 + (rng.next() as usize % (SYSTEMS - 1))) % SYSTEMS
+            };
             last_system[k] = sys;
-            event(i, TARGETS[k].0, &format!("{}-s{}", TARGETS[k].0, i % 7), sys, base + i as i64 * 1_000, &mut rng)
+            event(
+                i,
+                TARGETS[k].0,
+                &format!("{}-s{}", TARGETS[k].0, i % 7),
+                sys,
+                base + i as i64 * 1_000,
+                &mut rng,
+            )
         } else {
             let a = rng.next() as usize % BACKGROUND_AGENTS;
-            event(i, &format!("agent-{a}"), &format!("agent-{a}-s{}", i % 5), rng.next() as usize % SYSTEMS, base + i as i64 * 1_000, &mut rng)
+            event(
+                i,
+                &format!("agent-{a}"),
+                &format!("agent-{a}-s{}", i % 5),
+                rng.next() as usize % SYSTEMS,
+                base + i as i64 * 1_000,
+                &mut rng,
+            )
         };
         writer.add(e).unwrap();
         if writer.should_commit(Instant::now()) {
@@ -94,23 +142,46 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let total: usize = std::env::var("HOPTRAIL_BENCH_INDEX_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let total: usize = std::env::var("HOPTRAIL_BENCH_INDEX_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let built = build(dir.path(), total);
-    println!("index: {total} events built in {:.1}s ({:.0} events/s)", built.as_secs_f64(), total as f64 / built.as_secs_f64());
+    println!(
+        "index: {total} events built in {:.1}s ({:.0} events/s)",
+        built.as_secs_f64(),
+        total as f64 / built.as_secs_f64()
+    );
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let searcher = index.searcher();
-    let segments = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "store")).count();
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "store")
+        })
+        .count();
     println!("segments: {segments}");
     for (agent, _) in TARGETS {
         let root = PathRoot::Agent(agent.into());
-        let p = searcher.path("bench", &root, Window::default(), PathOptions::default()).unwrap().unwrap();
-        let events: usize = p.start.iter().map(|s| s.event_ids.len()).sum::<usize>() + p.hops.iter().map(|h| h.event_ids.len()).sum::<usize>();
+        let p = searcher
+            .path("bench", &root, Window::default(), PathOptions::default())
+            .unwrap()
+            .unwrap();
+        let events: usize = p.start.iter().map(|s| s.event_ids.len()).sum::<usize>()
+            + p.hops.iter().map(|h| h.event_ids.len()).sum::<usize>();
         let runs = if events > 20_000 { 50 } else { 200 };
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let started = Instant::now();
-            let p = searcher.path("bench", &root, Window::default(), PathOptions::default()).unwrap().unwrap();
+            let p = searcher
+                .path("bench", &root, Window::default(), PathOptions::default())
+                .unwrap()
+                .unwrap();
             times.push(started.elapsed());
             std::hint::black_box(p);
         }
@@ -118,19 +189,38 @@ fn main() {
         if std::env::var_os("HOPTRAIL_BENCH_BREAKDOWN").is_some() {
             let f = searcher.fields().agent_id;
             let t0 = Instant::now();
-            let events = searcher.path_events("bench", f, &[agent.to_string()], Window::default()).unwrap();
+            let events = searcher
+                .path_events("bench", f, &[agent.to_string()], Window::default())
+                .unwrap();
             let load = t0.elapsed();
             let t1 = Instant::now();
-            let p2 = hoptrail_core::path::build_path(&root, events, Default::default(), PathOptions::default());
+            let p2 = hoptrail_core::path::build_path(
+                &root,
+                events,
+                Default::default(),
+                PathOptions::default(),
+            );
             let stitch = t1.elapsed();
             std::hint::black_box(p2);
-            if std::env::var_os("HOPTRAIL_BENCH_PROFILE_STITCH").is_some() && agent == "target-10k" {
-                let events = searcher.path_events("bench", f, &[agent.to_string()], Window::default()).unwrap();
+            if std::env::var_os("HOPTRAIL_BENCH_PROFILE_STITCH").is_some() && agent == "target-10k"
+            {
+                let events = searcher
+                    .path_events("bench", f, &[agent.to_string()], Window::default())
+                    .unwrap();
                 for _ in 0..300 {
-                    std::hint::black_box(hoptrail_core::path::build_path(&root, events.clone(), Default::default(), PathOptions::default()));
+                    std::hint::black_box(hoptrail_core::path::build_path(
+                        &root,
+                        events.clone(),
+                        Default::default(),
+                        PathOptions::default(),
+                    ));
                 }
             }
-            println!("  breakdown: load {:.2} ms, stitch {:.2} ms", load.as_secs_f64() * 1e3, stitch.as_secs_f64() * 1e3);
+            println!(
+                "  breakdown: load {:.2} ms, stitch {:.2} ms",
+                load.as_secs_f64() * 1e3,
+                stitch.as_secs_f64() * 1e3
+            );
         }
         println!(
             "agent_path/{agent}_of_{}: events {events}, hops {}, median {:.2} ms, p99 {:.2} ms ({runs} runs)",

@@ -24,8 +24,12 @@ pub const SCENARIO: &str = include_str!("demo/scenario.ndjson");
 pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<ExitCode> {
     let mock = MockCluster::new(1).context("starting the embedded Kafka mock cluster")?;
     let brokers = mock.bootstrap_servers();
-    let kafka = KafkaConfig::from_file(KafkaConfigFile::default(), Some(brokers.clone()), &Default::default())?
-        .context("mock cluster has no address")?;
+    let kafka = KafkaConfig::from_file(
+        KafkaConfigFile::default(),
+        Some(brokers.clone()),
+        &Default::default(),
+    )?
+    .context("mock cluster has no address")?;
     for topic in &kafka.topics {
         mock.create_topic(topic, 3, 1)?;
         mock.create_topic(&dead_letter_topic(topic, &kafka.dead_letter_suffix), 1, 1)?;
@@ -40,7 +44,9 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .with_context(|| format!("binding the API to {listen} (use --listen to pick another address)"))?;
+            .with_context(|| {
+                format!("binding the API to {listen} (use --listen to pick another address)")
+            })?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(cmd_serve::serve(
@@ -72,7 +78,13 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
             move || read_dead_letters(&brokers, &dlq, want)
         })
         .await??;
-        print_summary(&addr.to_string(), &data_dir, produced.total, indexed, &rejected);
+        print_summary(
+            &addr.to_string(),
+            &data_dir,
+            produced.total,
+            indexed,
+            &rejected,
+        );
         if no_serve || indexed < expected {
             let _ = stop_tx.send(());
         } else {
@@ -82,7 +94,10 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
         }
         let code = server.await??;
         drop(mock);
-        anyhow::ensure!(indexed >= expected, "only {indexed} of {expected} scenario events were indexed");
+        anyhow::ensure!(
+            indexed >= expected,
+            "only {indexed} of {expected} scenario events were indexed"
+        );
         Ok(code)
     })
 }
@@ -94,12 +109,22 @@ struct Produced {
 }
 
 fn produce_scenario(brokers: &str, topics: &[String]) -> Result<Produced> {
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
     let decoder = hoptrail_schemas::Decoder::new();
-    let mut p = Produced { total: 0, valid: 0, invalid: 0 };
+    let mut p = Produced {
+        total: 0,
+        valid: 0,
+        invalid: 0,
+    };
     for line in SCENARIO.lines().filter(|l| !l.trim().is_empty()) {
         let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-        let topic = if value["schema"] == hoptrail_core::event::TOKEN_USE_V1 { &topics[1] } else { &topics[0] };
+        let topic = if value["schema"] == hoptrail_core::event::TOKEN_USE_V1 {
+            &topics[1]
+        } else {
+            &topics[0]
+        };
         let key = value["agent"]["id"].as_str().unwrap_or("").to_owned();
         producer
             .send(BaseRecord::to(topic).payload(line).key(&key))
@@ -141,7 +166,13 @@ fn read_dead_letters(brokers: &str, topic: &str, want: u64) -> Result<Vec<String
     Ok(out)
 }
 
-fn print_summary(addr: &str, data_dir: &std::path::Path, produced: u64, indexed: u64, rejected: &[String]) {
+fn print_summary(
+    addr: &str,
+    data_dir: &std::path::Path,
+    produced: u64,
+    indexed: u64,
+    rejected: &[String],
+) {
     let base = format!("http://{addr}");
     println!();
     println!("hoptrail demo: {produced} records produced to the embedded Kafka, {indexed} indexed, {} dead-lettered", rejected.len());

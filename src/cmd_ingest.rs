@@ -27,7 +27,10 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
     for path in &files {
         let name = path.display().to_string();
         let (input, len): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
-            (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
+            (
+                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
+                None,
+            )
         } else {
             let f = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
             let len = f.metadata().ok().map(|m| m.len());
@@ -35,17 +38,24 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
         };
         let bar = match len {
             Some(len) => ProgressBar::new(len).with_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner(),
         };
         bar.set_message(name.clone());
         let base = report.bytes;
-        ingest_ndjson(&name, input, &mut writer, &decoder, &mut report, &mut |bytes| {
-            bar.set_position(bytes - base)
-        })?;
+        ingest_ndjson(
+            &name,
+            input,
+            &mut writer,
+            &decoder,
+            &mut report,
+            &mut |bytes| bar.set_position(bytes - base),
+        )?;
         bar.finish_and_clear();
     }
     writer.close().context("committing the index")?;
@@ -65,7 +75,14 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
         println!("  {}:{}: {}", e.source, e.line, e.message);
     }
     if report.rejected as usize > report.first_errors.len() {
-        println!("  … and {} more rejected", report.rejected as usize - report.first_errors.len());
+        println!(
+            "  … and {} more rejected",
+            report.rejected as usize - report.first_errors.len()
+        );
     }
-    Ok(if report.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if report.rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -53,11 +53,19 @@ fn route<'a>(line: &'a [u8], topics: &'a [String]) -> (&'a str, Option<String>) 
         Some(hoptrail_core::event::TOKEN_USE_V1) if topics.len() > 1 => &topics[1],
         _ => &topics[0],
     };
-    let key = parsed.and_then(|r| r.agent).and_then(|a| a.id).map(|k| k.into_owned());
+    let key = parsed
+        .and_then(|r| r.agent)
+        .and_then(|a| a.id)
+        .map(|k| k.into_owned());
     (topic, key)
 }
 
-pub fn run(file: PathBuf, brokers: String, topic: Option<String>, config: Option<PathBuf>) -> Result<ExitCode> {
+pub fn run(
+    file: PathBuf,
+    brokers: String,
+    topic: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<ExitCode> {
     let file_config = settings::load(config.as_deref())?;
     let kafka = KafkaConfig::from_file(file_config.kafka, Some(brokers), &settings::env_map())?
         .context("no brokers")?;
@@ -74,7 +82,9 @@ pub fn run(file: PathBuf, brokers: String, topic: Option<String>, config: Option
     let input: Box<dyn BufRead> = if name == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
-        Box::new(BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {name}"))?))
+        Box::new(BufReader::new(
+            std::fs::File::open(&file).with_context(|| format!("opening {name}"))?,
+        ))
     };
     let started = Instant::now();
     let mut sent = 0u64;
@@ -93,7 +103,12 @@ pub fn run(file: PathBuf, brokers: String, topic: Option<String>, config: Option
         while let Some(rec) = r.take() {
             match producer.send(rec) {
                 Ok(()) => {}
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
                     producer.poll(Duration::from_millis(20));
                     r = Some(back);
                 }
@@ -105,7 +120,9 @@ pub fn run(file: PathBuf, brokers: String, topic: Option<String>, config: Option
             producer.poll(Duration::ZERO);
         }
     }
-    producer.flush(Duration::from_secs(60)).context("waiting for the broker to acknowledge")?;
+    producer
+        .flush(Duration::from_secs(60))
+        .context("waiting for the broker to acknowledge")?;
     let failed = producer.context().failed.load(Ordering::Relaxed);
     println!(
         "sent {} records in {:.2}s ({} failed)",
@@ -113,7 +130,11 @@ pub fn run(file: PathBuf, brokers: String, topic: Option<String>, config: Option
         started.elapsed().as_secs_f64(),
         failed
     );
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
@@ -127,7 +148,10 @@ mod tests {
     #[test]
     fn token_events_go_to_the_second_topic_keyed_by_agent() {
         let t = topics();
-        let (topic, key) = route(br#"{"schema":"hoptrail.token_use.v1","agent":{"id":"a1"}}"#, &t);
+        let (topic, key) = route(
+            br#"{"schema":"hoptrail.token_use.v1","agent":{"id":"a1"}}"#,
+            &t,
+        );
         assert_eq!((topic, key.as_deref()), ("token", Some("a1")));
     }
 

@@ -60,7 +60,12 @@ pub async fn serve(
     if let Some(kafka) = &kafka {
         if kafka.create_topics {
             let mut all = kafka.topics.clone();
-            all.extend(kafka.topics.iter().map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)));
+            all.extend(
+                kafka
+                    .topics
+                    .iter()
+                    .map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)),
+            );
             create_topics(kafka, &all, kafka.create_partitions).await?;
         }
         let writer = index.writer(writer).context("opening the index writer")?;
@@ -71,7 +76,11 @@ pub async fn serve(
     let readiness = Readiness {
         consumer_running: pipeline.as_ref().map(PipelineHandle::running_flag),
     };
-    let state = AppState { searcher: index.searcher(), metrics, readiness };
+    let state = AppState {
+        searcher: index.searcher(),
+        metrics,
+        readiness,
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "API listening");
 
@@ -130,13 +139,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

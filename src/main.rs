@@ -100,12 +100,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     let result = match cli.command {
-        Command::Serve { index, brokers, listen, create_topics } => {
-            cmd_serve::run(index, brokers, listen, create_topics)
-        }
+        Command::Serve {
+            index,
+            brokers,
+            listen,
+            create_topics,
+        } => cmd_serve::run(index, brokers, listen, create_topics),
         Command::Ingest { index, files } => cmd_ingest::run(index, files),
-        Command::Send { file, brokers, topic, config } => cmd_send::run(file, brokers, topic, config),
-        Command::Demo { listen, data_dir, no_serve } => cmd_demo::run(listen, data_dir, no_serve),
+        Command::Send {
+            file,
+            brokers,
+            topic,
+            config,
+        } => cmd_send::run(file, brokers, topic, config),
+        Command::Demo {
+            listen,
+            data_dir,
+            no_serve,
+        } => cmd_demo::run(listen, data_dir, no_serve),
     };
     match result {
         Ok(code) => code,
@@ -120,7 +132,9 @@ fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,tantivy=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -44,7 +44,9 @@ pub struct IndexFileConfig {
 }
 
 pub fn load(path: Option<&Path>) -> Result<FileConfig> {
-    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
@@ -55,7 +57,11 @@ pub fn env_map() -> BTreeMap<String, String> {
 }
 
 pub fn kafka(file: &FileConfig, brokers: Option<String>) -> Result<Option<KafkaConfig>> {
-    Ok(KafkaConfig::from_file(file.kafka.clone(), brokers, &env_map())?)
+    Ok(KafkaConfig::from_file(
+        file.kafka.clone(),
+        brokers,
+        &env_map(),
+    )?)
 }
 
 pub fn writer(file: &IndexFileConfig) -> Result<WriterConfig> {
@@ -70,11 +76,17 @@ pub fn writer(file: &IndexFileConfig) -> Result<WriterConfig> {
     }
     if let Some(mib) = file.writer_memory_mib {
         // tantivy needs at least 15 MB per indexing thread.
-        anyhow::ensure!(mib >= 16 * c.num_threads.max(1), "index.writer_memory_mib: must be at least 16 per writer thread");
+        anyhow::ensure!(
+            mib >= 16 * c.num_threads.max(1),
+            "index.writer_memory_mib: must be at least 16 per writer thread"
+        );
         c.memory_budget_bytes = mib << 20;
     }
     if let Some(t) = file.writer_threads {
-        anyhow::ensure!((1..=64).contains(&t), "index.writer_threads: must be from 1 to 64");
+        anyhow::ensure!(
+            (1..=64).contains(&t),
+            "index.writer_threads: must be from 1 to 64"
+        );
         c.num_threads = t;
     }
     anyhow::ensure!(
@@ -85,7 +97,8 @@ pub fn writer(file: &IndexFileConfig) -> Result<WriterConfig> {
 }
 
 pub fn data_dir(flag: Option<PathBuf>, file: &FileConfig) -> PathBuf {
-    flag.or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    flag.or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
 #[cfg(test)]
@@ -116,6 +129,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.kafka.brokers.as_deref(), Some("kafka-1:9092"));
-        assert_eq!(writer(&c.index).unwrap().commit_interval, Duration::from_millis(500));
+        assert_eq!(
+            writer(&c.index).unwrap().commit_interval,
+            Duration::from_millis(500)
+        );
     }
 }

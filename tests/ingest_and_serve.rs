@@ -8,7 +8,10 @@ use std::process::Command;
 use common::*;
 
 fn hoptrail(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail")).args(args).output().expect("run hoptrail");
+    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+        .args(args)
+        .output()
+        .expect("run hoptrail");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -31,15 +34,40 @@ fn ingest_reports_counts_and_line_numbers_and_a_second_run_adds_nothing() {
     text.push_str("not json\n"); // line 53
     std::fs::write(&file, &text).unwrap();
 
-    let (code, stdout, stderr) = hoptrail(&["ingest", "--data-dir", data.to_str().unwrap(), file.to_str().unwrap()]);
-    assert_eq!(code, 2, "rejected lines make the exit code 2: {stdout} {stderr}");
+    let (code, stdout, stderr) = hoptrail(&[
+        "ingest",
+        "--data-dir",
+        data.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code, 2,
+        "rejected lines make the exit code 2: {stdout} {stderr}"
+    );
     assert!(stdout.contains("52 records"), "{stdout}");
-    assert!(stdout.contains("50 accepted, 0 duplicate, 2 rejected"), "{stdout}");
-    assert!(stdout.contains(&format!("{}:52: event_id: missing", file.display())), "{stdout}");
-    assert!(stdout.contains(&format!("{}:53: record: not JSON", file.display())), "{stdout}");
+    assert!(
+        stdout.contains("50 accepted, 0 duplicate, 2 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}:52: event_id: missing", file.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}:53: record: not JSON", file.display())),
+        "{stdout}"
+    );
 
-    let (_, stdout, _) = hoptrail(&["ingest", "--data-dir", data.to_str().unwrap(), file.to_str().unwrap()]);
-    assert!(stdout.contains("0 accepted, 50 duplicate, 2 rejected"), "{stdout}");
+    let (_, stdout, _) = hoptrail(&[
+        "ingest",
+        "--data-dir",
+        data.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout.contains("0 accepted, 50 duplicate, 2 rejected"),
+        "{stdout}"
+    );
 
     // `serve` without brokers serves the existing index: reopened, not rebuilt.
     let server = Server::start(&["serve", "--data-dir", data.to_str().unwrap()]);
@@ -56,7 +84,11 @@ fn ingest_reports_counts_and_line_numbers_and_a_second_run_adds_nothing() {
 #[test]
 fn the_api_answers_json_errors_with_the_parsers_message() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&["serve", "--data-dir", dir.path().join("d").to_str().unwrap()]);
+    let server = Server::start(&[
+        "serve",
+        "--data-dir",
+        dir.path().join("d").to_str().unwrap(),
+    ]);
     let cases = [
         ("/v1/events?q=attributes.x:(unclosed", 400, "bad_request"),
         ("/v1/events?limit=0", 400, "bad_request"),
@@ -71,10 +103,21 @@ fn the_api_answers_json_errors_with_the_parsers_message() {
         let (s, body) = server.get(path);
         assert_eq!(s, status, "{path}: {body}");
         assert_eq!(body["error"]["code"], code, "{path}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{path}: {body}"
+        );
     }
     let (_, body) = server.get("/v1/events?q=attributes.x:(unclosed");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("q: "), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("q: "),
+        "{body}"
+    );
     let (s, body) = server.get("/v1/events");
     assert_eq!(s, 200);
     assert_eq!(body["total"], 0);

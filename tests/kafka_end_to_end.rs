@@ -11,7 +11,8 @@ use rdkafka::message::{Headers, Message};
 const WAIT: Duration = Duration::from_secs(120);
 
 #[test]
-fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_lettered_with_its_reason() {
+fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_lettered_with_its_reason(
+) {
     let sb = Sandbox::new("mixed");
     let server = sb.start_hoptrail(&sb.write_config(100_000));
     let valid = valid_events(&sb.prefix, 9_700);
@@ -20,28 +21,50 @@ fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_le
     let mut records = Vec::new();
     let mut bad = invalid.iter();
     for (i, (_, r)) in valid.iter().enumerate() {
-        records.push(Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() });
+        records.push(Record {
+            topic: r.topic,
+            key: r.key.clone(),
+            payload: r.payload.clone(),
+        });
         if i % 32 == 5 {
             if let Some(b) = bad.next() {
-                records.push(Record { topic: b.topic, key: Some(format!("agent-{}", i % 37)), payload: b.payload.clone() });
+                records.push(Record {
+                    topic: b.topic,
+                    key: Some(format!("agent-{}", i % 37)),
+                    payload: b.payload.clone(),
+                });
             }
         }
     }
     for b in bad {
-        records.push(Record { topic: b.topic, key: None, payload: b.payload.clone() });
+        records.push(Record {
+            topic: b.topic,
+            key: None,
+            payload: b.payload.clone(),
+        });
     }
     sb.produce(&records);
 
-    assert_eq!(server.wait_total(valid.len() as u64, WAIT), valid.len() as u64);
+    assert_eq!(
+        server.wait_total(valid.len() as u64, WAIT),
+        valid.len() as u64
+    );
     let ids = server.all_event_ids();
     assert_eq!(ids.len(), valid.len(), "paging returns each event once");
     let expected: BTreeSet<String> = valid.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(id_set(&ids), expected);
 
     let dead = sb.read_all(&sb.dead_letter_topic(TOOL), invalid.len(), WAIT);
-    assert_eq!(dead.len(), invalid.len(), "one dead letter per invalid record, no more");
+    assert_eq!(
+        dead.len(),
+        invalid.len(),
+        "one dead letter per invalid record, no more"
+    );
     let sent: BTreeSet<Vec<u8>> = invalid.iter().map(|r| r.payload.clone()).collect();
-    let got: BTreeSet<Vec<u8>> = dead.iter().map(|m| m.payload().unwrap_or_default().to_vec()).collect();
+    let got: BTreeSet<Vec<u8>> = dead
+        .iter()
+        .map(|m| m.payload().unwrap_or_default().to_vec())
+        .collect();
     assert_eq!(got, sent, "dead letters carry the original bytes");
     for m in &dead {
         let headers = m.headers().expect("dead letters carry headers");
@@ -54,23 +77,49 @@ fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_le
                 .unwrap_or_else(|| panic!("missing header {k}"))
         };
         assert!(!header("hoptrail.reason").is_empty());
-        assert!(header("hoptrail.error").contains(':'), "reason names a field or the record: {}", header("hoptrail.error"));
+        assert!(
+            header("hoptrail.error").contains(':'),
+            "reason names a field or the record: {}",
+            header("hoptrail.error")
+        );
         assert_eq!(header("hoptrail.source.topic"), sb.topics[TOOL]);
         header("hoptrail.source.partition").parse::<i32>().unwrap();
         header("hoptrail.source.offset").parse::<i64>().unwrap();
     }
     let reasons: BTreeSet<String> = dead
         .iter()
-        .filter_map(|m| m.headers()?.iter().find(|h| h.key == "hoptrail.reason")?.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        .filter_map(|m| {
+            m.headers()?
+                .iter()
+                .find(|h| h.key == "hoptrail.reason")?
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
         .collect();
-    for r in ["not_json", "invalid_field", "unknown_schema", "too_deep", "invalid_utf8"] {
+    for r in [
+        "not_json",
+        "invalid_field",
+        "unknown_schema",
+        "too_deep",
+        "invalid_utf8",
+    ] {
         assert!(reasons.contains(r), "reason {r} among {reasons:?}");
     }
-    assert_eq!(server.metric("hoptrail_events_indexed_total") as usize, valid.len());
-    let rejected: f64 = ["not_json", "invalid_field", "unknown_schema", "too_deep", "invalid_utf8", "too_large"]
-        .iter()
-        .map(|r| server.metric(&format!("hoptrail_events_rejected_total{{reason=\"{r}\"}}")))
-        .sum();
+    assert_eq!(
+        server.metric("hoptrail_events_indexed_total") as usize,
+        valid.len()
+    );
+    let rejected: f64 = [
+        "not_json",
+        "invalid_field",
+        "unknown_schema",
+        "too_deep",
+        "invalid_utf8",
+        "too_large",
+    ]
+    .iter()
+    .map(|r| server.metric(&format!("hoptrail_events_rejected_total{{reason=\"{r}\"}}")))
+    .sum();
     assert_eq!(rejected as usize, invalid.len());
 }
 
@@ -79,12 +128,21 @@ fn the_same_events_sent_twice_are_indexed_once() {
     let sb = Sandbox::new("twice");
     let server = sb.start_hoptrail(&sb.write_config(100_000));
     let events = valid_events(&sb.prefix, 1_000);
-    let records: Vec<Record> = events.iter().map(|(_, r)| Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() }).collect();
+    let records: Vec<Record> = events
+        .iter()
+        .map(|(_, r)| Record {
+            topic: r.topic,
+            key: r.key.clone(),
+            payload: r.payload.clone(),
+        })
+        .collect();
     sb.produce(&records);
     assert_eq!(server.wait_total(1_000, WAIT), 1_000);
     sb.produce(&records);
     let deadline = std::time::Instant::now() + WAIT;
-    while server.metric("hoptrail_events_duplicate_total") < 1_000.0 && std::time::Instant::now() < deadline {
+    while server.metric("hoptrail_events_duplicate_total") < 1_000.0
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(server.metric("hoptrail_events_duplicate_total"), 1_000.0);
@@ -100,15 +158,29 @@ fn serve_killed_with_sigkill_mid_ingest_restarts_with_exactly_the_accepted_set()
     let mut server = sb.start_hoptrail(&config);
     let events = valid_events(&sb.prefix, 20_000);
     let invalid = invalid_records(&sb.prefix, 200);
-    let mut records: Vec<Record> = events.iter().map(|(_, r)| Record { topic: r.topic, key: r.key.clone(), payload: r.payload.clone() }).collect();
+    let mut records: Vec<Record> = events
+        .iter()
+        .map(|(_, r)| Record {
+            topic: r.topic,
+            key: r.key.clone(),
+            payload: r.payload.clone(),
+        })
+        .collect();
     records.extend(invalid);
     sb.produce(&records);
     let seen = server.wait_total(1, WAIT);
     server.kill9();
-    assert!(seen > 0 && seen < events.len() as u64, "killed mid-ingest (saw {seen} of {})", events.len());
+    assert!(
+        seen > 0 && seen < events.len() as u64,
+        "killed mid-ingest (saw {seen} of {})",
+        events.len()
+    );
 
     let server = sb.start_hoptrail(&config);
-    assert_eq!(server.wait_total(events.len() as u64, WAIT), events.len() as u64);
+    assert_eq!(
+        server.wait_total(events.len() as u64, WAIT),
+        events.len() as u64
+    );
     // Let it run a little more: nothing may be added twice by a late re-delivery.
     std::thread::sleep(Duration::from_secs(2));
     let ids = server.all_event_ids();
@@ -132,7 +204,11 @@ fn a_secret_in_attributes_is_never_returned_by_any_endpoint_nor_found_in_the_ind
         "outcome": "success",
         "attributes": {"preview": format!("aws_secret_access_key={aws_secret}"), "nested": {"gh": github}},
     });
-    sb.produce(&[Record { topic: TOOL, key: Some("agent-leaky".into()), payload: serde_json::to_vec(&event).unwrap() }]);
+    sb.produce(&[Record {
+        topic: TOOL,
+        key: Some("agent-leaky".into()),
+        payload: serde_json::to_vec(&event).unwrap(),
+    }]);
     assert_eq!(server.wait_total(1, WAIT), 1);
 
     let secrets = [aws_secret, github, jwt, "eyJzdWIiOiJzZWNyZXQtYWdlbnQifQ"];
@@ -144,7 +220,10 @@ fn a_secret_in_attributes_is_never_returned_by_any_endpoint_nor_found_in_the_ind
     ] {
         let (status, body) = server.get_text(&path);
         assert_eq!(status, 200, "{path}: {body}");
-        assert!(body.contains("[REDACTED:"), "{path}: the redaction marker is visible: {body}");
+        assert!(
+            body.contains("[REDACTED:"),
+            "{path}: the redaction marker is visible: {body}"
+        );
         for s in secrets {
             assert!(!body.contains(s), "{path} leaked {s}");
         }
@@ -178,12 +257,22 @@ fn a_secret_in_attributes_is_never_returned_by_any_endpoint_nor_found_in_the_ind
             while terms.advance() {
                 let term = String::from_utf8_lossy(terms.key()).to_lowercase();
                 for s in &lowered {
-                    assert!(!term.contains(s.as_str()), "term {term:?} of {} holds a secret", entry.name());
+                    assert!(
+                        !term.contains(s.as_str()),
+                        "term {term:?} of {} holds a secret",
+                        entry.name()
+                    );
                 }
                 // Tokenizers split secrets: no long fragment of one may be a term either.
                 for s in &lowered {
-                    for piece in s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| p.len() >= 12) {
-                        assert!(!term.contains(piece), "term {term:?} holds a piece of a secret");
+                    for piece in s
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .filter(|p| p.len() >= 12)
+                    {
+                        assert!(
+                            !term.contains(piece),
+                            "term {term:?} holds a piece of a secret"
+                        );
                     }
                 }
             }

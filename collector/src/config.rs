@@ -84,14 +84,19 @@ impl KafkaConfig {
         brokers_flag: Option<String>,
         env: &BTreeMap<String, String>,
     ) -> Result<Option<Self>> {
-        let Some(brokers) = brokers_flag.or(file.brokers).filter(|b| !b.trim().is_empty()) else {
+        let Some(brokers) = brokers_flag
+            .or(file.brokers)
+            .filter(|b| !b.trim().is_empty())
+        else {
             return Ok(None);
         };
         let topics = file
             .topics
             .unwrap_or_else(|| DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect());
         if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
-            return Err(CollectorError::Config("kafka.topics: must name at least one topic".into()));
+            return Err(CollectorError::Config(
+                "kafka.topics: must name at least one topic".into(),
+            ));
         }
         let dead_letter_suffix = file.dead_letter_suffix.unwrap_or_else(|| ".dlq".into());
         if dead_letter_suffix.is_empty() {
@@ -101,7 +106,9 @@ impl KafkaConfig {
         }
         let create_partitions = file.create_partitions.unwrap_or(3);
         if create_partitions < 1 {
-            return Err(CollectorError::Config("kafka.create_partitions: must be at least 1".into()));
+            return Err(CollectorError::Config(
+                "kafka.create_partitions: must be at least 1".into(),
+            ));
         }
         let mut properties = file.properties;
         for (key, value) in env {
@@ -168,18 +175,30 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn without_brokers_there_is_no_kafka_source() {
-        assert!(KafkaConfig::from_file(KafkaConfigFile::default(), None, &env(&[])).unwrap().is_none());
+        assert!(
+            KafkaConfig::from_file(KafkaConfigFile::default(), None, &env(&[]))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn brokers_flag_overrides_the_file_and_defaults_apply() {
-        let file = KafkaConfigFile { brokers: Some("file:9092".into()), ..Default::default() };
-        let c = KafkaConfig::from_file(file, Some("flag:9092".into()), &env(&[])).unwrap().unwrap();
+        let file = KafkaConfigFile {
+            brokers: Some("file:9092".into()),
+            ..Default::default()
+        };
+        let c = KafkaConfig::from_file(file, Some("flag:9092".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
         assert_eq!(c.brokers, "flag:9092");
         assert_eq!(c.group_id, DEFAULT_GROUP_ID);
         assert_eq!(c.topics, DEFAULT_TOPICS);
@@ -189,29 +208,40 @@ mod tests {
     #[test]
     fn environment_properties_override_file_properties() {
         let mut file = KafkaConfigFile::default();
-        file.properties.insert("sasl.password".into(), "from-file".into());
+        file.properties
+            .insert("sasl.password".into(), "from-file".into());
         let c = KafkaConfig::from_file(
             file,
             Some("b:1".into()),
-            &env(&[("HOPTRAIL_KAFKA_PROPERTY_SASL_PASSWORD", "from-env"), ("OTHER", "x")]),
+            &env(&[
+                ("HOPTRAIL_KAFKA_PROPERTY_SASL_PASSWORD", "from-env"),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap()
         .unwrap();
-        assert_eq!(c.properties.get("sasl.password").map(String::as_str), Some("from-env"));
+        assert_eq!(
+            c.properties.get("sasl.password").map(String::as_str),
+            Some("from-env")
+        );
         assert_eq!(c.properties.len(), 1);
     }
 
     #[test]
     fn auto_commit_cannot_be_switched_on_because_the_index_owns_offsets() {
         let mut file = KafkaConfigFile::default();
-        file.consumer_properties.insert("enable.auto.commit".into(), "true".into());
+        file.consumer_properties
+            .insert("enable.auto.commit".into(), "true".into());
         let err = KafkaConfig::from_file(file, Some("b:1".into()), &env(&[])).unwrap_err();
         assert!(err.to_string().contains("enable.auto.commit"), "{err}");
     }
 
     #[test]
     fn an_empty_dead_letter_suffix_is_refused() {
-        let file = KafkaConfigFile { dead_letter_suffix: Some(String::new()), ..Default::default() };
+        let file = KafkaConfigFile {
+            dead_letter_suffix: Some(String::new()),
+            ..Default::default()
+        };
         assert!(KafkaConfig::from_file(file, Some("b:1".into()), &env(&[])).is_err());
     }
 }

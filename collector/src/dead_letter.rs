@@ -53,7 +53,9 @@ pub(crate) struct DeadLetter {
 impl DeadLetter {
     pub(crate) fn new(config: &KafkaConfig) -> Result<Self> {
         Ok(DeadLetter {
-            producer: config.producer_config().create_with_context(DeliveryTracker::default())?,
+            producer: config
+                .producer_config()
+                .create_with_context(DeliveryTracker::default())?,
             suffix: config.dead_letter_suffix.clone(),
         })
     }
@@ -71,7 +73,10 @@ impl DeadLetter {
         let mut headers = OwnedHeaders::new();
         if let Some(original) = original_headers {
             for h in original.iter() {
-                headers = headers.insert(Header { key: h.key, value: h.value });
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
             }
         }
         let partition = rejection.partition.to_string();
@@ -79,14 +84,35 @@ impl DeadLetter {
         let size = payload.len().to_string();
         let truncated = payload.len() > MAX_DEAD_LETTER_PAYLOAD;
         headers = headers
-            .insert(Header { key: "hoptrail.reason", value: Some(rejection.reason) })
-            .insert(Header { key: "hoptrail.error", value: Some(rejection.message) })
-            .insert(Header { key: "hoptrail.source.topic", value: Some(rejection.topic) })
-            .insert(Header { key: "hoptrail.source.partition", value: Some(&partition) })
-            .insert(Header { key: "hoptrail.source.offset", value: Some(&offset) })
-            .insert(Header { key: "hoptrail.original_size", value: Some(&size) });
+            .insert(Header {
+                key: "hoptrail.reason",
+                value: Some(rejection.reason),
+            })
+            .insert(Header {
+                key: "hoptrail.error",
+                value: Some(rejection.message),
+            })
+            .insert(Header {
+                key: "hoptrail.source.topic",
+                value: Some(rejection.topic),
+            })
+            .insert(Header {
+                key: "hoptrail.source.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "hoptrail.source.offset",
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: "hoptrail.original_size",
+                value: Some(&size),
+            });
         if truncated {
-            headers = headers.insert(Header { key: "hoptrail.truncated", value: Some("true") });
+            headers = headers.insert(Header {
+                key: "hoptrail.truncated",
+                value: Some("true"),
+            });
         }
         let body = &payload[..payload.len().min(MAX_DEAD_LETTER_PAYLOAD)];
         let mut record = BaseRecord::to(&topic).payload(body).headers(headers);
@@ -96,9 +122,12 @@ impl DeadLetter {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
-                Err((rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ), back)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
                     // Back-pressure: serve delivery reports until the local queue has room.
                     record = back;
                     self.producer.poll(Duration::from_millis(50));
@@ -125,12 +154,20 @@ impl DeadLetter {
                         last_error: format!("shutting down before acknowledgement: {e}"),
                     })
                 }
-                Err(e) => tracing::warn!(error = %e, in_flight = self.producer.in_flight_count(), "dead-letter topic slow to acknowledge; still waiting"),
+                Err(e) => {
+                    tracing::warn!(error = %e, in_flight = self.producer.in_flight_count(), "dead-letter topic slow to acknowledge; still waiting")
+                }
             }
         }
         let failed = self.producer.context().failed.swap(0, Ordering::AcqRel);
         if failed > 0 {
-            let last_error = self.producer.context().last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let last_error = self
+                .producer
+                .context()
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             return Err(CollectorError::DeadLetter { failed, last_error });
         }
         Ok(())

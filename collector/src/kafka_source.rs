@@ -58,16 +58,26 @@ impl ConsumerContext for SourceContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let resume = self.resume_from.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let resume = self
+                    .resume_from
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 let partitions: Vec<(String, i32)> = tpl
                     .elements()
                     .iter()
                     .map(|e| (e.topic().to_owned(), e.partition()))
                     .collect();
-                let mut fresh = self.fresh_assignments.lock().unwrap_or_else(|e| e.into_inner());
+                let mut fresh = self
+                    .fresh_assignments
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 for (topic, partition) in partitions {
                     let offset = resume
                         .next_offset(&topic, partition)
@@ -91,7 +101,11 @@ impl ConsumerContext for SourceContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 for e in tpl.elements() {
-                    tracing::info!(topic = e.topic(), partition = e.partition(), "partition revoked");
+                    tracing::info!(
+                        topic = e.topic(),
+                        partition = e.partition(),
+                        "partition revoked"
+                    );
                 }
                 let result = if cooperative {
                     consumer.incremental_unassign(tpl)

@@ -55,7 +55,10 @@ pub fn ingest_ndjson(
     report: &mut IngestReport,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let io_err = |e| crate::CollectorError::Io { path: source.to_owned(), source: e };
+    let io_err = |e| crate::CollectorError::Io {
+        path: source.to_owned(),
+        source: e,
+    };
     let mut line = Vec::with_capacity(4096);
     let mut line_no = 0u64;
     loop {
@@ -66,7 +69,7 @@ pub fn ingest_ndjson(
         }
         line_no += 1;
         report.bytes += read as u64;
-        if line_no % 4096 == 0 {
+        if line_no.is_multiple_of(4096) {
             progress(report.bytes);
             if writer.should_commit(std::time::Instant::now()) {
                 writer.commit()?;
@@ -94,7 +97,11 @@ pub fn ingest_ndjson(
             Err(message) => {
                 report.rejected += 1;
                 if report.first_errors.len() < KEPT_ERRORS {
-                    report.first_errors.push(LineError { source: source.to_owned(), line: line_no, message });
+                    report.first_errors.push(LineError {
+                        source: source.to_owned(),
+                        line: line_no,
+                        message,
+                    });
                 }
             }
         }
@@ -108,7 +115,10 @@ fn trim_line(line: &[u8]) -> &[u8] {
     while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
         end -= 1;
     }
-    let start = line[..end].iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(end);
+    let start = line[..end]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(end);
     &line[start..end]
 }
 

@@ -77,7 +77,9 @@ impl PipelineHandle {
     pub fn join(&mut self) -> Result<()> {
         match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|_| {
-                Err(crate::CollectorError::Config("collector thread panicked".into()))
+                Err(crate::CollectorError::Config(
+                    "collector thread panicked".into(),
+                ))
             }),
             None => Ok(()),
         }
@@ -129,7 +131,9 @@ impl Pipeline {
         self.running.store(false, Ordering::Release);
         match &result {
             Ok(()) => tracing::info!("collector stopped after a final commit"),
-            Err(e) => tracing::error!(error = %e, "collector stopped; records after the last commit will be read again on restart"),
+            Err(e) => {
+                tracing::error!(error = %e, "collector stopped; records after the last commit will be read again on restart")
+            }
         }
         result
     }
@@ -138,7 +142,10 @@ impl Pipeline {
         let consumer = &self.consumer;
         let sink = &mut self.sink;
         while !sink.stop.load(Ordering::Acquire) {
-            let wait = sink.writer.time_to_commit(Instant::now()).clamp(Duration::from_millis(1), Duration::from_millis(100));
+            let wait = sink
+                .writer
+                .time_to_commit(Instant::now())
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
             let mut handled = 0;
             let mut timeout = wait;
             while handled < POLL_BATCH {
@@ -165,15 +172,26 @@ impl Pipeline {
 }
 
 impl Sink {
-
-    fn handle(&mut self, consumer: &BaseConsumer<SourceContext>, message: &BorrowedMessage<'_>) -> Result<()> {
+    fn handle(
+        &mut self,
+        consumer: &BaseConsumer<SourceContext>,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<()> {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
-        if consumer.context().assignment_changed.load(Ordering::Acquire) {
+        if consumer
+            .context()
+            .assignment_changed
+            .load(Ordering::Acquire)
+        {
             self.check_reset(consumer, topic, partition, offset);
         }
-        if let Some(next) = self.writer.pending_checkpoint().next_offset(topic, partition) {
+        if let Some(next) = self
+            .writer
+            .pending_checkpoint()
+            .next_offset(topic, partition)
+        {
             if offset < next {
                 return Ok(());
             }
@@ -213,9 +231,18 @@ impl Sink {
     /// it. Starting below the checkpoint means the log no longer holds the checkpoint's offset
     /// (topic re-created, or retention removed it): skipping until the old offset would drop
     /// new records forever, so the checkpoint follows the log, loudly.
-    fn check_reset(&mut self, consumer: &BaseConsumer<SourceContext>, topic: &str, partition: i32, offset: i64) {
+    fn check_reset(
+        &mut self,
+        consumer: &BaseConsumer<SourceContext>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) {
         let context = consumer.context();
-        let mut fresh = context.fresh_assignments.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh = context
+            .fresh_assignments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let Some(requested) = fresh.remove(&(topic.to_owned(), partition)) else {
             if fresh.is_empty() {
                 context.assignment_changed.store(false, Ordering::Release);
@@ -259,26 +286,33 @@ impl Sink {
         self.batch = BatchCounts::default();
         let checkpoint = self.writer.committed_checkpoint().clone();
         courtesy_commit(consumer, &checkpoint);
-        *consumer.context().resume_from.lock().unwrap_or_else(|e| e.into_inner()) = checkpoint;
+        *consumer
+            .context()
+            .resume_from
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = checkpoint;
         Ok(())
     }
-
 }
 
 /// Tells the consumer group where we are, for lag tooling; positions are read back from the
 /// index checkpoint, never from here.
-
-fn courtesy_commit(consumer: &BaseConsumer<SourceContext>, checkpoint: &hoptrail_indexer::Checkpoint) {
-        let Ok(assignment) = consumer.assignment() else { return };
-        let mut tpl = TopicPartitionList::new();
-        for e in assignment.elements() {
-            if let Some(next) = checkpoint.next_offset(e.topic(), e.partition()) {
-                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next));
-            }
+fn courtesy_commit(
+    consumer: &BaseConsumer<SourceContext>,
+    checkpoint: &hoptrail_indexer::Checkpoint,
+) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    let mut tpl = TopicPartitionList::new();
+    for e in assignment.elements() {
+        if let Some(next) = checkpoint.next_offset(e.topic(), e.partition()) {
+            let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next));
         }
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::debug!(error = %e, "courtesy offset commit not sent");
-            }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "courtesy offset commit not sent");
         }
+    }
 }

@@ -36,7 +36,9 @@ fn config(brokers: &str) -> KafkaConfig {
         ]),
         ..Default::default()
     };
-    KafkaConfig::from_file(file, Some(brokers.into()), &BTreeMap::new()).unwrap().unwrap()
+    KafkaConfig::from_file(file, Some(brokers.into()), &BTreeMap::new())
+        .unwrap()
+        .unwrap()
 }
 
 fn writer_config() -> WriterConfig {
@@ -60,26 +62,46 @@ fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 }
 
 #[test]
-fn a_refused_dead_letter_stops_the_checkpoint_before_the_rejected_record_and_a_restart_delivers_it() {
+fn a_refused_dead_letter_stops_the_checkpoint_before_the_rejected_record_and_a_restart_delivers_it()
+{
     let mock = MockCluster::new(1).unwrap();
     mock.create_topic(TOPIC, 1, 1).unwrap();
     mock.create_topic(&format!("{TOPIC}.dlq"), 1, 1).unwrap();
     let brokers = mock.bootstrap_servers();
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
     // offsets 0, 1: valid; 2: invalid; 3: valid
-    for payload in [valid("e0"), valid("e1"), "not json".to_string(), valid("e3")] {
-        producer.send(BaseRecord::<str, str>::to(TOPIC).payload(&payload)).unwrap();
+    for payload in [
+        valid("e0"),
+        valid("e1"),
+        "not json".to_string(),
+        valid("e3"),
+    ] {
+        producer
+            .send(BaseRecord::<str, str>::to(TOPIC).payload(&payload))
+            .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
     // From now on the broker refuses every produce request: the dead letter cannot be delivered.
-    mock.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 64]);
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 64],
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let kafka = config(&brokers);
     let writer = index.writer(writer_config()).unwrap();
-    let mut handle = Pipeline::new(&kafka, writer, Arc::new(Metrics::default())).unwrap().spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(30), || handle.is_finished()), "the collector stops when the DLQ refuses");
+    let mut handle = Pipeline::new(&kafka, writer, Arc::new(Metrics::default()))
+        .unwrap()
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || handle.is_finished()),
+        "the collector stops when the DLQ refuses"
+    );
     let err = handle.join().unwrap_err();
     assert!(err.to_string().contains("dead-letter"), "{err}");
     let committed = index.committed_payload().unwrap().checkpoint;
@@ -91,10 +113,18 @@ fn a_refused_dead_letter_stops_the_checkpoint_before_the_rejected_record_and_a_r
     // The broker recovers; a restart re-reads the rejected record and delivers it.
     mock.clear_request_errors(RDKafkaApiKey::Produce);
     let writer = index.writer(writer_config()).unwrap();
-    let handle = Pipeline::new(&kafka, writer, Arc::new(Metrics::default())).unwrap().spawn().unwrap();
+    let handle = Pipeline::new(&kafka, writer, Arc::new(Metrics::default()))
+        .unwrap()
+        .spawn()
+        .unwrap();
     assert!(
         wait_until(Duration::from_secs(30), || {
-            index.committed_payload().unwrap().checkpoint.next_offset(TOPIC, 0) == Some(4)
+            index
+                .committed_payload()
+                .unwrap()
+                .checkpoint
+                .next_offset(TOPIC, 0)
+                == Some(4)
         }),
         "every record handled after the restart"
     );

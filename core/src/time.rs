@@ -1,33 +1,76 @@
 //! Formatting of event times without a clock or a date library: time is an `i64` of
 //! microseconds since the Unix epoch, UTC, everywhere in hoptrail.
 
-/// RFC 3339 in UTC with exactly six fractional digits, e.g. `2026-12-03T21:53:17.123456Z`.
+const US_PER_SEC: i64 = 1_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// Formats microseconds since the epoch as RFC 3339 UTC with exactly six fractional digits and
+/// `Z`, e.g. `2026-12-03T21:53:17.123456Z`.
+///
+/// Never panics: instants outside years 0000–9999 (which no decoded event has) are written with an
+/// ISO 8601 expanded year (`+012345-…`, `-000001-…`) that hoptrail's parser deliberately rejects.
 pub fn format_rfc3339_us(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let micros = us.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    let mut out = Vec::with_capacity(27);
+    write_rfc3339_us(us, &mut out);
+    // Every byte written above is ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Appends the [`format_rfc3339_us`] form of `us` to `out`.
+pub fn write_rfc3339_us(us: i64, out: &mut Vec<u8>) {
+    let secs = us.div_euclid(US_PER_SEC);
+    let micros = us.rem_euclid(US_PER_SEC);
+    let days = secs.div_euclid(SECS_PER_DAY);
+    let sod = secs.rem_euclid(SECS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+
+    if (0..=9999).contains(&year) {
+        push_digits(out, year, 4);
+    } else {
+        out.push(if year < 0 { b'-' } else { b'+' });
+        push_digits(out, year.abs(), 6);
+    }
+    out.push(b'-');
+    push_digits(out, month, 2);
+    out.push(b'-');
+    push_digits(out, day, 2);
+    out.push(b'T');
+    push_digits(out, sod / 3600, 2);
+    out.push(b':');
+    push_digits(out, sod / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, sod % 60, 2);
+    out.push(b'.');
+    push_digits(out, micros, 6);
+    out.push(b'Z');
+}
+
+/// Writes `v` (non-negative) in at least `width` zero-padded decimal digits.
+fn push_digits(out: &mut Vec<u8>, v: i64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    out.extend_from_slice(&buf[start..]);
+}
+
+// Proleptic-Gregorian era arithmetic (400-year eras of 146,097 days, years starting in March).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
+    let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -37,9 +80,18 @@ mod tests {
     #[test]
     fn known_instants_format_exactly() {
         assert_eq!(format_rfc3339_us(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(format_rfc3339_us(1_733_262_797_123_456), "2024-12-03T21:53:17.123456Z");
-        assert_eq!(format_rfc3339_us(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            format_rfc3339_us(1_733_262_797_123_456),
+            "2024-12-03T21:53:17.123456Z"
+        );
+        assert_eq!(
+            format_rfc3339_us(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
         assert_eq!(format_rfc3339_us(-1), "1969-12-31T23:59:59.999999Z");
-        assert_eq!(format_rfc3339_us(4_102_444_799_999_999), "2099-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_rfc3339_us(4_102_444_799_999_999),
+            "2099-12-31T23:59:59.999999Z"
+        );
     }
 }

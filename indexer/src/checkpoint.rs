@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn an_index_without_payload_has_an_empty_checkpoint() {
-        assert!(CommitPayload::from_json_opt(None).unwrap().checkpoint.is_empty());
+        assert!(CommitPayload::from_json_opt(None)
+            .unwrap()
+            .checkpoint
+            .is_empty());
     }
 
     #[test]

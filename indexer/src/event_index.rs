@@ -36,13 +36,14 @@ impl EventIndex {
             source,
         })?;
         let fields = EventSchema::new();
-        let index = Index::open_or_create(directory, fields.schema.clone()).map_err(|e| match e {
-            tantivy::TantivyError::SchemaError(detail) => IndexError::IncompatibleSchema {
-                path: dir.display().to_string(),
-                detail,
-            },
-            other => IndexError::Tantivy(other),
-        })?;
+        let index =
+            Index::open_or_create(directory, fields.schema.clone()).map_err(|e| match e {
+                tantivy::TantivyError::SchemaError(detail) => IndexError::IncompatibleSchema {
+                    path: dir.display().to_string(),
+                    detail,
+                },
+                other => IndexError::Tantivy(other),
+            })?;
         // Reloads are driven by the writer right after each commit; a reader in another
         // process (`serve` without a broker) also picks up commits made by `ingest`.
         let reader = index

@@ -163,8 +163,14 @@ impl EventSearcher {
 
     fn build_query(&self, request: &EventQuery) -> Result<Box<dyn Query>> {
         let f = &self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, term(f.tenant, &request.tenant))];
-        if let Some(q) = request.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, term(f.tenant, &request.tenant))];
+        if let Some(q) = request
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
             let mut parser = QueryParser::for_index(&self.index, f.default_search_fields());
             parser.set_conjunction_by_default();
             let parsed = parser
@@ -271,7 +277,7 @@ impl Collector for NewestFirst {
             merged.after_cursor += fruit.after_cursor;
             merged.top.extend(fruit.top);
         }
-        merged.top.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        merged.top.sort_unstable_by_key(|t| std::cmp::Reverse(t.0));
         merged.top.truncate(self.limit);
         Ok(merged)
     }
@@ -283,7 +289,10 @@ impl SegmentCollector for NewestFirstSegment {
     fn collect(&mut self, doc: DocId, _score: Score) {
         self.total += 1;
         let key = Cursor {
-            time_us: self.time.first(doc).map_or(i64::MIN, |t| t.into_timestamp_micros()),
+            time_us: self
+                .time
+                .first(doc)
+                .map_or(i64::MIN, |t| t.into_timestamp_micros()),
             id_hash: self.id_hash.first(doc).unwrap_or(0),
         };
         if self.before.is_some_and(|before| key >= before) {
@@ -320,9 +329,18 @@ mod tests {
     #[test]
     fn cursor_round_trips_including_times_before_the_epoch() {
         for c in [
-            Cursor { time_us: 0, id_hash: 0 },
-            Cursor { time_us: 1_733_262_797_123_456, id_hash: u64::MAX },
-            Cursor { time_us: -5, id_hash: 7 },
+            Cursor {
+                time_us: 0,
+                id_hash: 0,
+            },
+            Cursor {
+                time_us: 1_733_262_797_123_456,
+                id_hash: u64::MAX,
+            },
+            Cursor {
+                time_us: -5,
+                id_hash: 7,
+            },
         ] {
             assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         }
@@ -330,7 +348,13 @@ mod tests {
 
     #[test]
     fn a_cursor_this_index_did_not_hand_out_is_rejected() {
-        for bad in ["", "abc", "1.2", "zz.0000000000000000", "1.00000000000000000"] {
+        for bad in [
+            "",
+            "abc",
+            "1.2",
+            "zz.0000000000000000",
+            "1.00000000000000000",
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }

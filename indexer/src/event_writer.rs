@@ -247,7 +247,11 @@ impl EventWriter {
             docs,
             duration: started.elapsed(),
         };
-        tracing::debug!(docs, duration_ms = stats.duration.as_millis() as u64, "index commit");
+        tracing::debug!(
+            docs,
+            duration_ms = stats.duration.as_millis() as u64,
+            "index commit"
+        );
         Ok(stats)
     }
 
@@ -285,12 +289,7 @@ fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSe
 
 /// Builds the tantivy document of an event. Takes the event by value so that attributes move
 /// into the document instead of being copied.
-pub fn build_document(
-    f: &EventSchema,
-    event: Event,
-    hash: u64,
-    stored: &[u8],
-) -> TantivyDocument {
+pub fn build_document(f: &EventSchema, event: Event, hash: u64, stored: &[u8]) -> TantivyDocument {
     let mut d = TantivyDocument::new();
     d.add_text(f.tenant, &event.tenant);
     d.add_text(f.event_id, &event.event_id);

@@ -8,16 +8,18 @@ mod event_index;
 mod event_schema;
 mod event_searcher;
 mod event_writer;
-mod path_reader;
 pub mod metrics;
+mod path_reader;
 
 pub use checkpoint::{Checkpoint, CommitPayload};
 pub use error::{IndexError, Result};
 pub use event_index::EventIndex;
 pub use event_schema::{EventSchema, SEARCHABLE_FIELDS};
-pub use path_reader::Window;
 pub use event_searcher::{Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT};
-pub use event_writer::{build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig};
+pub use event_writer::{
+    build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig,
+};
+pub use path_reader::Window;
 
 #[cfg(test)]
 mod tests;

@@ -111,32 +111,97 @@ impl Metrics {
     pub fn render(&self, index_docs: u64) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
-        counter(names::EVENTS_INDEXED, "Events made durable in the index.", self.indexed.load(Relaxed));
-        counter(names::EVENTS_DUPLICATE, "Events dropped as duplicates of an indexed event id.", self.duplicate.load(Relaxed));
-        counter(names::DLQ_RECORDS, "Records written to a dead-letter topic.", self.dlq_records.load(Relaxed));
+        counter(
+            names::EVENTS_INDEXED,
+            "Events made durable in the index.",
+            self.indexed.load(Relaxed),
+        );
+        counter(
+            names::EVENTS_DUPLICATE,
+            "Events dropped as duplicates of an indexed event id.",
+            self.duplicate.load(Relaxed),
+        );
+        counter(
+            names::DLQ_RECORDS,
+            "Records written to a dead-letter topic.",
+            self.dlq_records.load(Relaxed),
+        );
         counter(names::COMMITS, "Index commits.", self.commits.load(Relaxed));
-        let _ = writeln!(out, "# HELP {} Records rejected, by reason.\n# TYPE {} counter", names::EVENTS_REJECTED, names::EVENTS_REJECTED);
+        let _ = writeln!(
+            out,
+            "# HELP {} Records rejected, by reason.\n# TYPE {} counter",
+            names::EVENTS_REJECTED,
+            names::EVENTS_REJECTED
+        );
         for (reason, n) in Reason::ALL.iter().zip(&self.rejected) {
-            let _ = writeln!(out, "{}{{reason=\"{}\"}} {}", names::EVENTS_REJECTED, reason.as_str(), n.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "{}{{reason=\"{}\"}} {}",
+                names::EVENTS_REJECTED,
+                reason.as_str(),
+                n.load(Relaxed)
+            );
         }
-        let _ = writeln!(out, "# HELP {} Secrets redacted before storage, by kind.\n# TYPE {} counter", names::REDACTIONS, names::REDACTIONS);
+        let _ = writeln!(
+            out,
+            "# HELP {} Secrets redacted before storage, by kind.\n# TYPE {} counter",
+            names::REDACTIONS,
+            names::REDACTIONS
+        );
         for (kind, n) in SecretKind::ALL.iter().zip(&self.redactions) {
-            let _ = writeln!(out, "{}{{kind=\"{}\"}} {}", names::REDACTIONS, kind.as_str(), n.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "{}{{kind=\"{}\"}} {}",
+                names::REDACTIONS,
+                kind.as_str(),
+                n.load(Relaxed)
+            );
         }
         let secs = |micros: u64| micros as f64 / 1e6;
-        let _ = writeln!(out, "# HELP {0} Total time spent committing the index.\n# TYPE {0} counter\n{0} {1}", names::COMMIT_SECONDS_SUM, secs(self.commit_micros_sum.load(Relaxed)));
-        let _ = writeln!(out, "# HELP {0} Duration of the latest index commit.\n# TYPE {0} gauge\n{0} {1}", names::COMMIT_SECONDS_LAST, secs(self.commit_micros_last.load(Relaxed)));
-        let _ = writeln!(out, "# HELP {0} Events in the index.\n# TYPE {0} gauge\n{0} {1}", names::INDEX_DOCS, index_docs);
-        let _ = writeln!(out, "# HELP {0} Records in the partition not yet consumed.\n# TYPE {0} gauge", names::CONSUMER_LAG);
+        let _ = writeln!(
+            out,
+            "# HELP {0} Total time spent committing the index.\n# TYPE {0} counter\n{0} {1}",
+            names::COMMIT_SECONDS_SUM,
+            secs(self.commit_micros_sum.load(Relaxed))
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {0} Duration of the latest index commit.\n# TYPE {0} gauge\n{0} {1}",
+            names::COMMIT_SECONDS_LAST,
+            secs(self.commit_micros_last.load(Relaxed))
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {0} Events in the index.\n# TYPE {0} gauge\n{0} {1}",
+            names::INDEX_DOCS,
+            index_docs
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {0} Records in the partition not yet consumed.\n# TYPE {0} gauge",
+            names::CONSUMER_LAG
+        );
         for ((topic, partition), lag) in self.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "{}{{topic=\"{}\",partition=\"{}\"}} {}", names::CONSUMER_LAG, escape_label(topic), partition, lag);
+            let _ = writeln!(
+                out,
+                "{}{{topic=\"{}\",partition=\"{}\"}} {}",
+                names::CONSUMER_LAG,
+                escape_label(topic),
+                partition,
+                lag
+            );
         }
         out
     }
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -7,14 +7,15 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 use hoptrail_core::path::{
-    build_path, Name, Path, PathEvent, PathEventKind, PathOptions, PathRoot, SessionKey, TokenLineage,
+    build_path, Name, Path, PathEvent, PathEventKind, PathOptions, PathRoot, SessionKey,
+    TokenLineage,
 };
 use hoptrail_core::{Outcome, TokenAction};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::index::SegmentId;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::index::SegmentId;
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::event_schema::EventSchema;
@@ -37,7 +38,13 @@ impl EventSearcher {
     /// Stitches the path of an agent or a session within `window`, following delegations up to
     /// `options.max_depth`. `None` when the tenant has no event at all of that agent or session
     /// (so an unknown id and another tenant's id look the same).
-    pub fn path(&self, tenant: &str, root: &PathRoot, window: Window, options: PathOptions) -> Result<Option<Path>> {
+    pub fn path(
+        &self,
+        tenant: &str,
+        root: &PathRoot,
+        window: Window,
+        options: PathOptions,
+    ) -> Result<Option<Path>> {
         let f = self.fields().clone();
         let (field, id) = match root {
             PathRoot::Agent(a) => (f.agent_id, &**a),
@@ -85,13 +92,20 @@ impl EventSearcher {
                 }
             }
         }
-        let lineage = self.lineage_of(tenant, events.iter().filter_map(|e| e.credential_id.clone()))?;
+        let lineage = self.lineage_of(
+            tenant,
+            events.iter().filter_map(|e| e.credential_id.clone()),
+        )?;
         Ok(Some(build_path(root, events, lineage, options)))
     }
 
     /// Token links reaching up from `credentials` to their roots, from token events of any
     /// agent and any time (lineage is not bounded by the window).
-    pub fn lineage_of<S: AsRef<str>>(&self, tenant: &str, credentials: impl IntoIterator<Item = S>) -> Result<TokenLineage> {
+    pub fn lineage_of<S: AsRef<str>>(
+        &self,
+        tenant: &str,
+        credentials: impl IntoIterator<Item = S>,
+    ) -> Result<TokenLineage> {
         let f = self.fields().clone();
         let mut lineage = TokenLineage::default();
         let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -153,7 +167,13 @@ impl EventSearcher {
     }
 
     /// Events of the tenant where `field` is one of `values`, within `window`, as path events.
-    pub fn path_events<V: AsRef<str>>(&self, tenant: &str, field: Field, values: &[V], window: Window) -> Result<Vec<PathEvent>> {
+    pub fn path_events<V: AsRef<str>>(
+        &self,
+        tenant: &str,
+        field: Field,
+        values: &[V],
+        window: Window,
+    ) -> Result<Vec<PathEvent>> {
         self.events_where(tenant, field, values, window, None)
     }
 
@@ -172,7 +192,13 @@ impl EventSearcher {
         for v in values {
             let v = v.as_ref();
             for segment in searcher.segment_readers() {
-                if segment.inverted_index(field)?.terms().term_ord(v.as_bytes()).map_err(tantivy::TantivyError::from)?.is_some() {
+                if segment
+                    .inverted_index(field)?
+                    .terms()
+                    .term_ord(v.as_bytes())
+                    .map_err(tantivy::TantivyError::from)?
+                    .is_some()
+                {
                     present.push(v);
                     break;
                 }
@@ -184,7 +210,10 @@ impl EventSearcher {
         let values = &present;
         let f = self.fields();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, term(f.tenant, tenant))];
-        let any_of: Vec<(Occur, Box<dyn Query>)> = values.iter().map(|v| (Occur::Should, term(field, v.as_ref()))).collect();
+        let any_of: Vec<(Occur, Box<dyn Query>)> = values
+            .iter()
+            .map(|v| (Occur::Should, term(field, v)))
+            .collect();
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(any_of))));
         if let Some((field, value)) = and_also {
             clauses.push((Occur::Must, term(field, value)));
@@ -194,14 +223,28 @@ impl EventSearcher {
                 None => Bound::Unbounded,
                 Some(us) => {
                     let t = Term::from_field_date(f.time, DateTime::from_timestamp_micros(us));
-                    if inclusive { Bound::Included(t) } else { Bound::Excluded(t) }
+                    if inclusive {
+                        Bound::Included(t)
+                    } else {
+                        Bound::Excluded(t)
+                    }
                 }
             };
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(window.from_us, true), bound(window.to_us, false)))));
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    bound(window.from_us, true),
+                    bound(window.to_us, false),
+                )),
+            ));
         }
         let query = BooleanQuery::new(clauses);
         let per_segment = searcher.search(&query, &DocIds)?;
-        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|s| s.segment_id()).collect();
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
         self.columns.retain(&live);
         let mut out = Vec::new();
         for (ordinal, docs) in per_segment {
@@ -217,7 +260,10 @@ fn session_key(e: &PathEvent) -> SessionKey {
 }
 
 fn term(field: Field, value: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
 }
 
 /// Gathers matching doc ids per segment, in doc order.
@@ -228,7 +274,11 @@ impl Collector for DocIds {
     type Fruit = Vec<(SegmentOrdinal, Vec<DocId>)>;
     type Child = SegmentDocIds;
 
-    fn for_segment(&self, ordinal: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentDocIds> {
+    fn for_segment(
+        &self,
+        ordinal: SegmentOrdinal,
+        _: &SegmentReader,
+    ) -> tantivy::Result<SegmentDocIds> {
         Ok(SegmentDocIds(ordinal, Vec::new()))
     }
 
@@ -236,7 +286,10 @@ impl Collector for DocIds {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<(SegmentOrdinal, Vec<DocId>)>) -> tantivy::Result<Self::Fruit> {
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(SegmentOrdinal, Vec<DocId>)>,
+    ) -> tantivy::Result<Self::Fruit> {
         Ok(fruits.into_iter().filter(|(_, d)| !d.is_empty()).collect())
     }
 }
@@ -273,7 +326,10 @@ struct DecodedColumn {
 impl DecodedColumn {
     fn open(column: StrColumn) -> Result<Self> {
         let mut terms = Vec::with_capacity(column.num_terms());
-        let mut stream = column.dictionary().stream().map_err(tantivy::TantivyError::from)?;
+        let mut stream = column
+            .dictionary()
+            .stream()
+            .map_err(tantivy::TantivyError::from)?;
         while stream.advance() {
             terms.push(Name::from(String::from_utf8_lossy(stream.key()).as_ref()));
         }
@@ -295,15 +351,28 @@ impl ColumnCache {
         let fast = segment.fast_fields();
         let mut strs = Vec::with_capacity(STR_FIELDS);
         for field in str_fields(f) {
-            strs.push(fast.str(f.schema.get_field_name(field))?.map(DecodedColumn::open).transpose()?);
+            strs.push(
+                fast.str(f.schema.get_field_name(field))?
+                    .map(DecodedColumn::open)
+                    .transpose()?,
+            );
         }
-        let columns = Arc::new(SegmentColumns { time: fast.date(f.schema.get_field_name(f.time))?, strs });
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id, columns.clone());
+        let columns = Arc::new(SegmentColumns {
+            time: fast.date(f.schema.get_field_name(f.time))?,
+            strs,
+        });
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, columns.clone());
         Ok(columns)
     }
 
     fn retain(&self, live: &[SegmentId]) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|id, _| live.contains(id));
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| live.contains(id));
     }
 }
 
@@ -345,7 +414,11 @@ fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEven
             Some(c) if !c.terms.is_empty() => {
                 ords.fill(None);
                 c.column.ords().first_vals(docs, &mut ords);
-                values.push(ords.iter().map(|o| o.and_then(|o| c.terms.get(o as usize).cloned())).collect());
+                values.push(
+                    ords.iter()
+                        .map(|o| o.and_then(|o| c.terms.get(o as usize).cloned()))
+                        .collect(),
+                );
             }
             _ => values.push(Vec::new()),
         }
@@ -362,11 +435,17 @@ fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEven
     out.reserve(docs.len());
     for time in times {
         let kind = if schema().as_deref() == Some("token_use") {
-            let a = action().as_deref().and_then(TokenAction::parse).unwrap_or(TokenAction::Presented);
+            let a = action()
+                .as_deref()
+                .and_then(TokenAction::parse)
+                .unwrap_or(TokenAction::Presented);
             let _ = outcome();
             PathEventKind::token(a)
         } else {
-            let o = outcome().as_deref().and_then(Outcome::parse).unwrap_or(Outcome::Success);
+            let o = outcome()
+                .as_deref()
+                .and_then(Outcome::parse)
+                .unwrap_or(Outcome::Success);
             let _ = action();
             PathEventKind::tool(o)
         };

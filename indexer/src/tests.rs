@@ -13,22 +13,38 @@ fn event(tenant: &str, id: &str, time: &str, agent: &str, system: &str) -> Event
         "agent": {"id": agent}, "session_id": "s1", "system": system,
         "tool": {"name": "t"}, "outcome": "success", "attributes": {"note": "hello world"},
     });
-    Decoder::new().decode(json.to_string().as_bytes()).unwrap().event
+    Decoder::new()
+        .decode(json.to_string().as_bytes())
+        .unwrap()
+        .event
 }
 
 fn small_writer() -> WriterConfig {
-    WriterConfig { num_threads: 1, memory_budget_bytes: 20 << 20, ..WriterConfig::default() }
+    WriterConfig {
+        num_threads: 1,
+        memory_budget_bytes: 20 << 20,
+        ..WriterConfig::default()
+    }
 }
 
 fn query(tenant: &str) -> EventQuery {
-    EventQuery { tenant: tenant.into(), limit: 100, ..Default::default() }
+    EventQuery {
+        tenant: tenant.into(),
+        limit: 100,
+        ..Default::default()
+    }
 }
 
 fn ids(index: &EventIndex, q: &EventQuery) -> Vec<String> {
     let page = index.searcher().search(q).unwrap();
     page.events
         .iter()
-        .map(|e| serde_json::from_slice::<serde_json::Value>(e).unwrap()["event_id"].as_str().unwrap().to_owned())
+        .map(|e| {
+            serde_json::from_slice::<serde_json::Value>(e).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -38,14 +54,30 @@ fn a_duplicate_event_id_is_dropped_within_a_batch_and_after_a_reopen() {
     {
         let index = EventIndex::open_or_create(dir.path()).unwrap();
         let mut w = index.writer(small_writer()).unwrap();
-        assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
-        assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:09Z", "b", "x")).unwrap(), AddOutcome::Duplicate);
+        assert_eq!(
+            w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+                .unwrap(),
+            AddOutcome::Added
+        );
+        assert_eq!(
+            w.add(event("t", "e1", "2026-01-01T00:00:09Z", "b", "x"))
+                .unwrap(),
+            AddOutcome::Duplicate
+        );
         w.close().unwrap();
     }
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    assert_eq!(w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Duplicate);
-    assert_eq!(w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+    assert_eq!(
+        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap(),
+        AddOutcome::Duplicate
+    );
+    assert_eq!(
+        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap(),
+        AddOutcome::Added
+    );
     w.close().unwrap();
     assert_eq!(index.searcher().num_docs(), 2);
 }
@@ -55,8 +87,16 @@ fn the_same_event_id_in_two_tenants_is_two_events() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    assert_eq!(w.add(event("t1", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
-    assert_eq!(w.add(event("t2", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap(), AddOutcome::Added);
+    assert_eq!(
+        w.add(event("t1", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap(),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        w.add(event("t2", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap(),
+        AddOutcome::Added
+    );
     w.close().unwrap();
     assert!(index.searcher().get("t1", "e1").unwrap().is_some());
     assert!(index.searcher().get("t3", "e1").unwrap().is_none());
@@ -68,11 +108,13 @@ fn the_checkpoint_is_committed_with_the_documents_and_read_back_after_a_reopen()
     {
         let index = EventIndex::open_or_create(dir.path()).unwrap();
         let mut w = index.writer(small_writer()).unwrap();
-        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap();
         w.advance("topic", 2, 41);
         w.commit().unwrap();
         // Added but never committed: neither the document nor the position survive.
-        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
+            .unwrap();
         w.advance("topic", 2, 99);
     }
     let index = EventIndex::open_or_create(dir.path()).unwrap();
@@ -88,10 +130,17 @@ fn a_search_never_leaves_its_tenant_whatever_the_query_string_says() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event("mine", "m1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
-    w.add(event("theirs", "t1", "2026-01-01T00:00:00Z", "a", "s")).unwrap();
+    w.add(event("mine", "m1", "2026-01-01T00:00:00Z", "a", "s"))
+        .unwrap();
+    w.add(event("theirs", "t1", "2026-01-01T00:00:00Z", "a", "s"))
+        .unwrap();
     w.commit().unwrap();
-    for q in ["tenant:theirs", "event_id:t1", "*", "hello OR tenant:theirs"] {
+    for q in [
+        "tenant:theirs",
+        "event_id:t1",
+        "*",
+        "hello OR tenant:theirs",
+    ] {
         let mut req = query("mine");
         req.q = Some(q.into());
         let found = ids(&index, &req);
@@ -108,7 +157,8 @@ fn pages_are_newest_first_and_the_cursor_visits_every_match_exactly_once() {
     // Several events share one timestamp: the cursor must still not skip or repeat any.
     for i in 0..57 {
         let time = format!("2026-01-01T00:00:{:02}.000001Z", i / 5);
-        w.add(event("t", &format!("e{i:02}"), &time, "a", "s")).unwrap();
+        w.add(event("t", &format!("e{i:02}"), &time, "a", "s"))
+            .unwrap();
         if i % 20 == 0 {
             w.commit().unwrap(); // spread over several segments
         }
@@ -142,9 +192,18 @@ fn time_bounds_are_exact_to_the_microsecond_and_the_upper_bound_is_exclusive() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event("t", "before", "2026-01-01T00:00:00.999999Z", "a", "s")).unwrap();
-    w.add(event("t", "at", "2026-01-01T00:00:01Z", "a", "s")).unwrap();
-    w.add(event("t", "end", "2026-01-01T00:00:02Z", "a", "s")).unwrap();
+    w.add(event(
+        "t",
+        "before",
+        "2026-01-01T00:00:00.999999Z",
+        "a",
+        "s",
+    ))
+    .unwrap();
+    w.add(event("t", "at", "2026-01-01T00:00:01Z", "a", "s"))
+        .unwrap();
+    w.add(event("t", "end", "2026-01-01T00:00:02Z", "a", "s"))
+        .unwrap();
     w.commit().unwrap();
     let mut req = query("t");
     req.from_us = hoptrail_schemas::parse_time("2026-01-01T00:00:01Z");
@@ -157,9 +216,12 @@ fn filters_and_query_strings_combine_as_and() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event("t", "1", "2026-01-01T00:00:00Z", "a", "jira.corp")).unwrap();
-    w.add(event("t", "2", "2026-01-01T00:00:01Z", "a", "aws:prod-1")).unwrap();
-    w.add(event("t", "3", "2026-01-01T00:00:02Z", "b", "aws:prod-1")).unwrap();
+    w.add(event("t", "1", "2026-01-01T00:00:00Z", "a", "jira.corp"))
+        .unwrap();
+    w.add(event("t", "2", "2026-01-01T00:00:01Z", "a", "aws:prod-1"))
+        .unwrap();
+    w.add(event("t", "3", "2026-01-01T00:00:02Z", "b", "aws:prod-1"))
+        .unwrap();
     w.commit().unwrap();
     let mut req = query("t");
     req.agent = Some("a".into());

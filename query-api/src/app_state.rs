@@ -16,7 +16,9 @@ pub struct Readiness {
 impl Readiness {
     /// `None` when no consumer is expected, else whether it runs.
     pub fn consumer(&self) -> Option<bool> {
-        self.consumer_running.as_ref().map(|f| f.load(Ordering::Acquire))
+        self.consumer_running
+            .as_ref()
+            .map(|f| f.load(Ordering::Acquire))
     }
 }
 

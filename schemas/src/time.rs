@@ -90,60 +90,8 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(secs * US_PER_SEC + micros)
 }
 
-/// Formats microseconds since the epoch as RFC 3339 UTC with exactly six fractional digits and
-/// `Z`, e.g. `2026-12-03T21:53:17.123456Z`.
-///
-/// Never panics: instants outside years 0000–9999 (which no decoded event has) are written with an
-/// ISO 8601 expanded year (`+012345-…`, `-000001-…`) that [`parse_time`] deliberately rejects.
-pub fn format_time_us(us: i64) -> String {
-    let mut out = Vec::with_capacity(27);
-    write_time(us, &mut out);
-    // Every byte written above is ASCII.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends the [`format_time_us`] form of `us` to `out`.
-pub(crate) fn write_time(us: i64, out: &mut Vec<u8>) {
-    let secs = us.div_euclid(US_PER_SEC);
-    let micros = us.rem_euclid(US_PER_SEC);
-    let days = secs.div_euclid(SECS_PER_DAY);
-    let sod = secs.rem_euclid(SECS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-
-    if (0..=9999).contains(&year) {
-        push_digits(out, year, 4);
-    } else {
-        out.push(if year < 0 { b'-' } else { b'+' });
-        push_digits(out, year.abs(), 6);
-    }
-    out.push(b'-');
-    push_digits(out, month, 2);
-    out.push(b'-');
-    push_digits(out, day, 2);
-    out.push(b'T');
-    push_digits(out, sod / 3600, 2);
-    out.push(b':');
-    push_digits(out, sod / 60 % 60, 2);
-    out.push(b':');
-    push_digits(out, sod % 60, 2);
-    out.push(b'.');
-    push_digits(out, micros, 6);
-    out.push(b'Z');
-}
-
-/// Writes `v` (non-negative) in at least `width` zero-padded decimal digits.
-fn push_digits(out: &mut Vec<u8>, v: i64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    while n > 0 {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let start = i.min(buf.len().saturating_sub(width));
-    out.extend_from_slice(&buf[start..]);
-}
+pub use hoptrail_core::time::format_rfc3339_us as format_time_us;
+pub(crate) use hoptrail_core::time::write_rfc3339_us as write_time;
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
     let s = b.get(at..at.checked_add(n)?)?;
@@ -180,19 +128,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -130,7 +130,8 @@ writer_memory_mib = 64
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         for p in 0..PARTITIONS {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).expect("assign");
         let mut out = Vec::new();
@@ -167,7 +168,11 @@ pub struct Server {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Server {
@@ -210,19 +215,32 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().expect("request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .expect("request");
         let status = r.status().as_u16();
         let text = r.text().expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub fn get_text(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().expect("request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .expect("request");
         (r.status().as_u16(), r.text().expect("body"))
     }
 
     pub fn total(&self) -> u64 {
-        self.get("/v1/events?limit=1").1["total"].as_u64().unwrap_or(0)
+        self.get("/v1/events?limit=1").1["total"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Waits until the index holds `n` events; returns the last total seen.
@@ -261,7 +279,10 @@ impl Server {
     pub fn metric(&self, name_and_labels: &str) -> f64 {
         let (_, text) = self.get_text("/metrics");
         text.lines()
-            .find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(name_and_labels)
+                    .and_then(|v| v.trim().parse().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -271,7 +292,10 @@ impl Server {
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().expect("wait")
     }
 }

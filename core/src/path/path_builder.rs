@@ -204,7 +204,11 @@ impl Graph {
             if from == to {
                 return;
             }
-            let slot = links.entry(from).or_default().entry(to).or_insert((at, via));
+            let slot = links
+                .entry(from)
+                .or_default()
+                .entry(to)
+                .or_insert((at, via));
             if (at, via) < *slot {
                 *slot = (at, via);
             }
@@ -212,11 +216,21 @@ impl Graph {
         for (i, e) in events.iter().enumerate() {
             let me = (e.agent_id.clone(), e.session_id.clone());
             if let Some(by) = &e.delegated_by {
-                add(by.clone(), me.clone(), e.time_us, DelegationVia::DelegatedBy);
+                add(
+                    by.clone(),
+                    me.clone(),
+                    e.time_us,
+                    DelegationVia::DelegatedBy,
+                );
             }
             if e.kind.action() == Some(TokenAction::Exchanged) {
                 if let Some(actor) = &e.actor {
-                    add(me.clone(), actor.clone(), e.time_us, DelegationVia::TokenExchange);
+                    add(
+                        me.clone(),
+                        actor.clone(),
+                        e.time_us,
+                        DelegationVia::TokenExchange,
+                    );
                 }
             }
             by_session.entry(me).or_default().push(i);
@@ -243,7 +257,9 @@ impl Builder<'_> {
             r if r == &**credential => credential.clone(),
             r => r.into(),
         };
-        self.roots.borrow_mut().insert(credential.clone(), root.clone());
+        self.roots
+            .borrow_mut()
+            .insert(credential.clone(), root.clone());
         root
     }
 
@@ -288,7 +304,9 @@ impl Builder<'_> {
                     });
                 }
                 // Names from one column share their allocation: compare pointers first.
-                Some((current, _)) if std::sync::Arc::ptr_eq(current, system) || current == system => {
+                Some((current, _))
+                    if std::sync::Arc::ptr_eq(current, system) || current == system =>
+                {
                     match hops.last_mut() {
                         Some(h) => h.event_ids.push(e.event_id.clone()),
                         None => {

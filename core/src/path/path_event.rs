@@ -106,7 +106,8 @@ pub struct PathEvent {
 }
 
 fn pair(r: &Option<SessionRef>) -> Option<(Name, Name)> {
-    r.as_ref().map(|r| (r.agent_id.as_str().into(), r.session_id.as_str().into()))
+    r.as_ref()
+        .map(|r| (r.agent_id.as_str().into(), r.session_id.as_str().into()))
 }
 
 fn name(s: Option<&str>) -> Option<Name> {
@@ -173,7 +174,8 @@ pub fn order_events(events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
     let mut order: Vec<u32> = (0..events.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| by_clock(&events[a as usize], &events[b as usize]));
     // Of events sharing an id the first in that order is kept, whatever the arrival order.
-    let mut seen: HashSet<&str> = HashSet::with_capacity_and_hasher(events.len(), Default::default());
+    let mut seen: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(events.len(), Default::default());
     order.retain(|&i| seen.insert(&events[i as usize].event_id));
     drop(seen);
     let mut slots: Vec<Option<PathEvent>> = events.into_iter().map(Some).collect();
@@ -208,7 +210,11 @@ pub fn order_events(events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
         let e = &events[i];
         let own = (e.time_us, 0);
         // `guard` bounds the walk: a span cycle in hostile input cannot recurse forever.
-        let v = match e.parent_span_id.as_deref().and_then(|p| by_span.get(&(&*e.agent_id, p))) {
+        let v = match e
+            .parent_span_id
+            .as_deref()
+            .and_then(|p| by_span.get(&(&*e.agent_id, p)))
+        {
             Some(&parent) if parent != i && guard < 64 => {
                 let (pt, pd) = resolve(parent, events, by_span, effective, skew_us, guard + 1);
                 let lead = pt - e.time_us;

@@ -9,7 +9,9 @@ use crate::time::format_rfc3339_us;
 /// A path as a Graphviz digraph: one node per (agent, system) position, one edge per hop, dashed
 /// edges into each delegate's path.
 pub fn to_dot(path: &Path) -> String {
-    let mut out = String::from("digraph hoptrail {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph hoptrail {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     let mut n = 0usize;
     dot_path(path, &mut out, &mut n, None);
     out.push_str("}\n");
@@ -34,7 +36,12 @@ fn dot_path(path: &Path, out: &mut String, n: &mut usize, parent: Option<(usize,
     let Some(start) = &path.start else { return };
     let first = dot_node(format!("{}\n{}", path.agent_id, start.system), out, n);
     if let Some((from, d)) = parent {
-        let _ = writeln!(out, "  n{from} -> n{first} [style=dashed, label=\"{} {}\"];", d.via.as_str(), format_rfc3339_us(d.at_us));
+        let _ = writeln!(
+            out,
+            "  n{from} -> n{first} [style=dashed, label=\"{} {}\"];",
+            d.via.as_str(),
+            format_rfc3339_us(d.at_us)
+        );
     }
     for d in &start.delegations {
         dot_delegation(d, first, out, n);
@@ -42,8 +49,20 @@ fn dot_path(path: &Path, out: &mut String, n: &mut usize, parent: Option<(usize,
     let mut prev = first;
     for h in &path.hops {
         let next = dot_node(format!("{}\n{}", path.agent_id, h.to), out, n);
-        let label = format!("{} {}{}", format_rfc3339_us(h.at_us), h.tool.as_deref().unwrap_or(""), h.credential_id.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default());
-        let _ = writeln!(out, "  n{prev} -> n{next} [label=\"{}\"];", dot_escape(&label));
+        let label = format!(
+            "{} {}{}",
+            format_rfc3339_us(h.at_us),
+            h.tool.as_deref().unwrap_or(""),
+            h.credential_id
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            out,
+            "  n{prev} -> n{next} [label=\"{}\"];",
+            dot_escape(&label)
+        );
         for d in &h.delegations {
             dot_delegation(d, next, out, n);
         }
@@ -69,8 +88,18 @@ fn dot_delegation(d: &Delegation, from: usize, out: &mut String, n: &mut usize) 
         None => {
             *n += 1;
             let why = if d.cycle { "cycle" } else { "truncated" };
-            let _ = writeln!(out, "  n{} [label=\"{} ({why})\", style=dotted];", *n, dot_escape(&d.agent_id));
-            let _ = writeln!(out, "  n{from} -> n{} [style=dashed, label=\"{}\"];", *n, d.via.as_str());
+            let _ = writeln!(
+                out,
+                "  n{} [label=\"{} ({why})\", style=dotted];",
+                *n,
+                dot_escape(&d.agent_id)
+            );
+            let _ = writeln!(
+                out,
+                "  n{from} -> n{} [style=dashed, label=\"{}\"];",
+                *n,
+                d.via.as_str()
+            );
         }
     }
 }
@@ -97,7 +126,12 @@ fn mermaid_escape(s: &str) -> String {
         .collect()
 }
 
-fn mermaid_path(path: &Path, out: &mut String, n: &mut usize, parent: Option<(usize, &Delegation)>) {
+fn mermaid_path(
+    path: &Path,
+    out: &mut String,
+    n: &mut usize,
+    parent: Option<(usize, &Delegation)>,
+) {
     let Some(start) = &path.start else { return };
     let first = mermaid_node(format!("{}: {}", path.agent_id, start.system), out, n);
     if let Some((from, d)) = parent {
@@ -109,7 +143,11 @@ fn mermaid_path(path: &Path, out: &mut String, n: &mut usize, parent: Option<(us
     let mut prev = first;
     for h in &path.hops {
         let next = mermaid_node(format!("{}: {}", path.agent_id, h.to), out, n);
-        let label = format!("{} {}", format_rfc3339_us(h.at_us), h.tool.as_deref().unwrap_or(""));
+        let label = format!(
+            "{} {}",
+            format_rfc3339_us(h.at_us),
+            h.tool.as_deref().unwrap_or("")
+        );
         let _ = writeln!(out, "  n{prev} -->|\"{}\"| n{next}", mermaid_escape(&label));
         for d in &h.delegations {
             mermaid_delegation(d, next, out, n);
@@ -124,7 +162,12 @@ fn mermaid_delegation(d: &Delegation, from: usize, out: &mut String, n: &mut usi
         None => {
             *n += 1;
             let why = if d.cycle { "cycle" } else { "truncated" };
-            let _ = writeln!(out, "  n{}[\"{} ({why})\"]", *n, mermaid_escape(&d.agent_id));
+            let _ = writeln!(
+                out,
+                "  n{}[\"{} ({why})\"]",
+                *n,
+                mermaid_escape(&d.agent_id)
+            );
             let _ = writeln!(out, "  n{from} -.->|\"{}\"| n{}", d.via.as_str(), *n);
         }
     }
@@ -161,7 +204,10 @@ mod tests {
     fn path() -> Path {
         build_path(
             &PathRoot::Agent("agent \"x\"".into()),
-            vec![ev("1", 0, "jira"), ev("2", 1, "evil\"];\nn9 -> n1 [label=\"")],
+            vec![
+                ev("1", 0, "jira"),
+                ev("2", 1, "evil\"];\nn9 -> n1 [label=\""),
+            ],
             TokenLineage::default(),
             PathOptions::default(),
         )
@@ -170,10 +216,17 @@ mod tests {
     #[test]
     fn dot_has_one_edge_per_hop_and_escapes_labels() {
         let dot = to_dot(&path());
-        let edges = dot.lines().filter(|l| l.split_whitespace().nth(1) == Some("->")).count();
+        let edges = dot
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("->"))
+            .count();
         assert_eq!(edges, 1, "{dot}");
         assert!(dot.contains("agent \\\"x\\\""), "{dot}");
-        assert_eq!(dot.lines().count(), 7, "a hostile system name adds no line, so no edge: {dot}");
+        assert_eq!(
+            dot.lines().count(),
+            7,
+            "a hostile system name adds no line, so no edge: {dot}"
+        );
     }
 
     #[test]

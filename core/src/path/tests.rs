@@ -27,7 +27,14 @@ fn tool(id: &str, t: i64, agent: &str, session: &str, system: &str) -> PathEvent
     }
 }
 
-fn token(id: &str, t: i64, agent: &str, session: &str, action: TokenAction, token: &str) -> PathEvent {
+fn token(
+    id: &str,
+    t: i64,
+    agent: &str,
+    session: &str,
+    action: TokenAction,
+    token: &str,
+) -> PathEvent {
     PathEvent {
         kind: PathEventKind::token(action),
         tool: None,
@@ -38,7 +45,12 @@ fn token(id: &str, t: i64, agent: &str, session: &str, action: TokenAction, toke
 }
 
 fn agent_path(agent: &str, events: Vec<PathEvent>) -> Path {
-    build_path(&PathRoot::Agent(agent.into()), events, TokenLineage::default(), PathOptions::default())
+    build_path(
+        &PathRoot::Agent(agent.into()),
+        events,
+        TokenLineage::default(),
+        PathOptions::default(),
+    )
 }
 
 fn route(p: &Path) -> Vec<String> {
@@ -56,7 +68,12 @@ fn the_first_system_touched_is_the_start_not_a_hop() {
 
 #[test]
 fn hop_is_not_counted_for_repeated_calls_on_one_system() {
-    let p = agent_path("a", (0..5).map(|i| tool(&i.to_string(), i, "a", "s", "jira")).collect());
+    let p = agent_path(
+        "a",
+        (0..5)
+            .map(|i| tool(&i.to_string(), i, "a", "s", "jira"))
+            .collect(),
+    );
     assert!(p.hops.is_empty());
     assert_eq!(p.start.unwrap().event_ids.len(), 5);
 }
@@ -65,7 +82,11 @@ fn hop_is_not_counted_for_repeated_calls_on_one_system() {
 fn back_and_forth_is_three_positions_and_two_hops() {
     let p = agent_path(
         "a",
-        vec![tool("1", 1, "a", "s", "A"), tool("2", 2, "a", "s", "B"), tool("3", 3, "a", "s", "A")],
+        vec![
+            tool("1", 1, "a", "s", "A"),
+            tool("2", 2, "a", "s", "B"),
+            tool("3", 3, "a", "s", "A"),
+        ],
     );
     assert_eq!(route(&p), ["A", "B", "A"]);
     assert_eq!(p.hops.len(), 2);
@@ -78,7 +99,11 @@ fn a_presented_token_moves_the_agent_and_an_issued_one_does_not() {
     presented.system = Some("saas".into());
     let p = agent_path(
         "a",
-        vec![tool("1", 1, "a", "s", "A"), token("0", 0, "a", "s", TokenAction::Issued, "tok"), presented],
+        vec![
+            tool("1", 1, "a", "s", "A"),
+            token("0", 0, "a", "s", TokenAction::Issued, "tok"),
+            presented,
+        ],
     );
     assert_eq!(route(&p), ["A", "saas"]);
 }
@@ -91,7 +116,15 @@ fn a_hop_carries_its_credential_and_the_root_of_its_lineage() {
     exchanged_again.token_parent_id = Some("t2".into());
     let mut call = tool("c", 5, "a", "s", "B");
     call.credential_id = Some("t3".into());
-    let p = agent_path("a", vec![tool("c0", 4, "a", "s", "A"), call, exchanged, exchanged_again]);
+    let p = agent_path(
+        "a",
+        vec![
+            tool("c0", 4, "a", "s", "A"),
+            call,
+            exchanged,
+            exchanged_again,
+        ],
+    );
     assert_eq!(p.hops[0].credential_id.as_deref(), Some("t3"));
     assert_eq!(p.hops[0].credential_root.as_deref(), Some("t1"));
 }
@@ -115,14 +148,24 @@ fn a_delegate_is_nested_under_the_hop_where_work_was_handed_over() {
     let d = &at_wiki.delegations[0];
     assert_eq!((d.via, &*d.agent_id), (DelegationVia::DelegatedBy, "b"));
     assert_eq!(route(d.path.as_ref().unwrap()), ["github", "aws"]);
-    assert!(p.summary.systems.iter().any(|s| &**s == "aws"), "blast radius includes delegates");
+    assert!(
+        p.summary.systems.iter().any(|s| &**s == "aws"),
+        "blast radius includes delegates"
+    );
 }
 
 #[test]
 fn a_token_exchange_naming_an_actor_is_a_delegation() {
     let mut x = token("x", 15, "a", "sa", TokenAction::Exchanged, "t2");
     x.actor = Some(("b".into(), "sb".into()));
-    let p = agent_path("a", vec![tool("1", 10, "a", "sa", "jira"), x, tool("d", 20, "b", "sb", "github")]);
+    let p = agent_path(
+        "a",
+        vec![
+            tool("1", 10, "a", "sa", "jira"),
+            x,
+            tool("d", 20, "b", "sb", "github"),
+        ],
+    );
     let d = &p.start.as_ref().unwrap().delegations[0];
     assert_eq!(d.via, DelegationVia::TokenExchange);
     assert_eq!(route(d.path.as_ref().unwrap()), ["github"]);
@@ -135,8 +178,14 @@ fn a_delegation_chain_of_three_agents_nests_twice() {
     let mut c = tool("c", 30, "c", "sc", "C");
     c.delegated_by = Some(("b".into(), "sb".into()));
     let p = agent_path("a", vec![tool("a", 10, "a", "sa", "A"), b, c]);
-    let pb = p.start.as_ref().unwrap().delegations[0].path.as_ref().unwrap();
-    let pc = pb.start.as_ref().unwrap().delegations[0].path.as_ref().unwrap();
+    let pb = p.start.as_ref().unwrap().delegations[0]
+        .path
+        .as_ref()
+        .unwrap();
+    let pc = pb.start.as_ref().unwrap().delegations[0]
+        .path
+        .as_ref()
+        .unwrap();
     assert_eq!(&*pc.agent_id, "c");
     assert_eq!(p.summary.systems, [Name::from("A"), "B".into(), "C".into()]);
 }
@@ -148,7 +197,10 @@ fn a_delegation_cycle_is_cut_and_marked() {
     let mut a2 = tool("a2", 30, "a", "sa", "A2");
     a2.delegated_by = Some(("b".into(), "sb".into()));
     let p = agent_path("a", vec![tool("a", 10, "a", "sa", "A"), b, a2]);
-    let pb = p.start.as_ref().unwrap().delegations[0].path.as_ref().unwrap();
+    let pb = p.start.as_ref().unwrap().delegations[0]
+        .path
+        .as_ref()
+        .unwrap();
     let back = &pb.start.as_ref().unwrap().delegations[0];
     assert!(back.cycle);
     assert!(back.path.is_none());
@@ -158,16 +210,33 @@ fn a_delegation_cycle_is_cut_and_marked() {
 fn nesting_stops_at_max_depth_and_says_so() {
     let mut events = vec![tool("0", 0, "a0", "s0", "S0")];
     for i in 1..10 {
-        let mut e = tool(&i.to_string(), i, &format!("a{i}"), &format!("s{i}"), &format!("S{i}"));
+        let mut e = tool(
+            &i.to_string(),
+            i,
+            &format!("a{i}"),
+            &format!("s{i}"),
+            &format!("S{i}"),
+        );
         e.delegated_by = Some((format!("a{}", i - 1).into(), format!("s{}", i - 1).into()));
         events.push(e);
     }
-    let opts = PathOptions { max_depth: 3, ..PathOptions::default() };
-    let p = build_path(&PathRoot::Agent("a0".into()), events, TokenLineage::default(), opts);
+    let opts = PathOptions {
+        max_depth: 3,
+        ..PathOptions::default()
+    };
+    let p = build_path(
+        &PathRoot::Agent("a0".into()),
+        events,
+        TokenLineage::default(),
+        opts,
+    );
     assert_eq!(depth(&p), 3);
     let mut d = &p;
     for _ in 0..3 {
-        d = d.start.as_ref().unwrap().delegations[0].path.as_ref().unwrap();
+        d = d.start.as_ref().unwrap().delegations[0]
+            .path
+            .as_ref()
+            .unwrap();
     }
     assert!(d.start.as_ref().unwrap().delegations[0].truncated);
 }
@@ -178,7 +247,10 @@ fn a_trace_parent_within_the_clock_skew_comes_first() {
     parent.span_id = Some("aaaaaaaaaaaaaaaa".into());
     let mut child = tool("c", 1_000_000, "a", "s", "C");
     child.parent_span_id = Some("aaaaaaaaaaaaaaaa".into());
-    let p = agent_path("a", vec![tool("0", 0, "a", "s", "A"), child.clone(), parent.clone()]);
+    let p = agent_path(
+        "a",
+        vec![tool("0", 0, "a", "s", "A"), child.clone(), parent.clone()],
+    );
     assert_eq!(route(&p), ["A", "B", "C"]);
 
     // Beyond the tolerance the clocks win.
@@ -195,37 +267,58 @@ fn an_empty_window_gives_an_empty_path() {
 }
 
 fn depth(p: &Path) -> usize {
-    let all = p.start.iter().flat_map(|s| &s.delegations).chain(p.hops.iter().flat_map(|h| &h.delegations));
-    all.filter_map(|d| d.path.as_ref()).map(|c| 1 + depth(c)).max().unwrap_or(0)
+    let all = p
+        .start
+        .iter()
+        .flat_map(|s| &s.delegations)
+        .chain(p.hops.iter().flat_map(|h| &h.delegations));
+    all.filter_map(|d| d.path.as_ref())
+        .map(|c| 1 + depth(c))
+        .max()
+        .unwrap_or(0)
 }
 
 fn arb_events() -> impl Strategy<Value = Vec<PathEvent>> {
-    let one = (0..4usize, 0..3usize, 0..5usize, 0i64..50, 0..4u8, any::<bool>(), 0..3usize);
+    let one = (
+        0..4usize,
+        0..3usize,
+        0..5usize,
+        0i64..50,
+        0..4u8,
+        any::<bool>(),
+        0..3usize,
+    );
     prop::collection::vec(one, 0..40).prop_map(|raw| {
         raw.into_iter()
             .enumerate()
-            .map(|(i, (agent, session, system, t, kind, delegated, parent))| {
-                let a = format!("a{agent}");
-                let s = format!("{a}-s{session}");
-                let mut e = tool(&format!("e{i}"), t * 1_000, &a, &s, &format!("sys{system}"));
-                match kind {
-                    0 => e.kind = PathEventKind::tool(Outcome::Denied),
-                    1 => e.kind = PathEventKind::token(TokenAction::Presented),
-                    2 => {
-                        e.kind = PathEventKind::token(TokenAction::Exchanged);
-                        e.actor = Some((format!("a{parent}").into(), format!("a{parent}-s0").into()));
+            .map(
+                |(i, (agent, session, system, t, kind, delegated, parent))| {
+                    let a = format!("a{agent}");
+                    let s = format!("{a}-s{session}");
+                    let mut e = tool(&format!("e{i}"), t * 1_000, &a, &s, &format!("sys{system}"));
+                    match kind {
+                        0 => e.kind = PathEventKind::tool(Outcome::Denied),
+                        1 => e.kind = PathEventKind::token(TokenAction::Presented),
+                        2 => {
+                            e.kind = PathEventKind::token(TokenAction::Exchanged);
+                            e.actor =
+                                Some((format!("a{parent}").into(), format!("a{parent}-s0").into()));
+                        }
+                        _ => {}
                     }
-                    _ => {}
-                }
-                if delegated {
-                    e.delegated_by = Some((format!("a{parent}").into(), format!("a{parent}-s{}", session % 2).into()));
-                }
-                e.span_id = Some(format!("{i:016x}").into());
-                if i > 0 && t % 3 == 0 {
-                    e.parent_span_id = Some(format!("{:016x}", i - 1).into());
-                }
-                e
-            })
+                    if delegated {
+                        e.delegated_by = Some((
+                            format!("a{parent}").into(),
+                            format!("a{parent}-s{}", session % 2).into(),
+                        ));
+                    }
+                    e.span_id = Some(format!("{i:016x}").into());
+                    if i > 0 && t % 3 == 0 {
+                        e.parent_span_id = Some(format!("{:016x}", i - 1).into());
+                    }
+                    e
+                },
+            )
             .collect()
     })
 }

@@ -56,7 +56,9 @@ async fn search(
 ) -> Result<Response, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if p.q.as_ref().is_some_and(|q| q.len() > MAX_QUERY_BYTES) {
-        return Err(ApiError::BadRequest(format!("q: longer than {MAX_QUERY_BYTES} bytes")));
+        return Err(ApiError::BadRequest(format!(
+            "q: longer than {MAX_QUERY_BYTES} bytes"
+        )));
     }
     let limit = match p.limit.as_deref() {
         None => DEFAULT_LIMIT,
@@ -64,7 +66,11 @@ async fn search(
             .parse::<usize>()
             .ok()
             .filter(|l| (1..=MAX_PAGE_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit: must be an integer from 1 to {MAX_PAGE_LIMIT}")))?,
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit: must be an integer from 1 to {MAX_PAGE_LIMIT}"
+                ))
+            })?,
     };
     let from_us = parse_time("from", p.from.as_deref())?;
     let to_us = parse_time("to", p.to.as_deref())?;

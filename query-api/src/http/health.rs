@@ -23,11 +23,21 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "events": state.searcher.num_docs(),
         "consumer": match consumer { None => "not configured", Some(true) => "running", Some(false) => "stopped" },
     });
-    let status = if consumer == Some(false) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if consumer == Some(false) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics.render(state.searcher.num_docs());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }

@@ -8,7 +8,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hoptrail_core::path::{to_dot, to_mermaid, Delegation, Hop, Name, Path, PathOptions, PathRoot, PathStart};
+use hoptrail_core::path::{
+    to_dot, to_mermaid, Delegation, Hop, Name, Path, PathOptions, PathRoot, PathStart,
+};
 use hoptrail_core::time::format_rfc3339_us as ts;
 use hoptrail_indexer::{EventSearcher, Window};
 use serde::Deserialize;
@@ -69,18 +71,32 @@ fn parse(params: Result<Query<PathParams>, QueryRejection>) -> Result<Parsed, Ap
             .parse::<usize>()
             .ok()
             .filter(|d| *d <= MAX_DEPTH_LIMIT)
-            .ok_or_else(|| ApiError::BadRequest(format!("max_depth: must be an integer from 0 to {MAX_DEPTH_LIMIT}")))?;
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "max_depth: must be an integer from 0 to {MAX_DEPTH_LIMIT}"
+                ))
+            })?;
     }
     let format = match p.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("dot") => Format::Dot,
         Some("mermaid") => Format::Mermaid,
-        Some(_) => return Err(ApiError::BadRequest("format: must be json, dot or mermaid".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "format: must be json, dot or mermaid".into(),
+            ))
+        }
     };
-    Ok(Parsed { window, options, format })
+    Ok(Parsed {
+        window,
+        options,
+        format,
+    })
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -89,8 +105,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 fn render(path: &Path, format: Format) -> Response {
     match format {
         Format::Json => Json(path_json(path)).into_response(),
-        Format::Dot => ([(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")], to_dot(path)).into_response(),
-        Format::Mermaid => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], to_mermaid(path)).into_response(),
+        Format::Dot => (
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            to_dot(path),
+        )
+            .into_response(),
+        Format::Mermaid => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            to_mermaid(path),
+        )
+            .into_response(),
     }
 }
 
@@ -170,7 +194,9 @@ fn hop_json(h: &Hop) -> Value {
 fn delegation_json(d: &Delegation) -> Value {
     let mut v = match &d.path {
         Some(p) => path_json(p),
-        None => json!({"agent_id": d.agent_id, "sessions": [d.session_id], "start": null, "hops": []}),
+        None => {
+            json!({"agent_id": d.agent_id, "sessions": [d.session_id], "start": null, "hops": []})
+        }
     };
     if let Value::Object(m) = &mut v {
         m.insert("via".into(), json!(d.via.as_str()));
@@ -194,7 +220,10 @@ async fn credential_path(
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
     if !matches!(p.format, Format::Json) {
-        return Err(ApiError::BadRequest("format: a credential view is json only; use an agent or session path for diagrams".into()));
+        return Err(ApiError::BadRequest(
+            "format: a credential view is json only; use an agent or session path for diagrams"
+                .into(),
+        ));
     }
     let searcher = state.searcher.clone();
     let id = credential_id.clone();
@@ -203,7 +232,12 @@ async fn credential_path(
         .ok_or_else(|| ApiError::NotFound(format!("no credential {credential_id:?}")))
 }
 
-fn credential_view(s: &EventSearcher, tenant: &str, id: &str, window: Window) -> Result<Option<Value>, ApiError> {
+fn credential_view(
+    s: &EventSearcher,
+    tenant: &str,
+    id: &str,
+    window: Window,
+) -> Result<Option<Value>, ApiError> {
     let f = s.fields();
     if !s.exists(tenant, f.credential_id, id)? {
         return Ok(None);
@@ -295,7 +329,13 @@ async fn system_reach(
         .ok_or_else(|| ApiError::NotFound(format!("no system {system:?}")))
 }
 
-fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, options: PathOptions) -> Result<Option<Value>, ApiError> {
+fn reach_view(
+    s: &EventSearcher,
+    tenant: &str,
+    system: &str,
+    window: Window,
+    options: PathOptions,
+) -> Result<Option<Value>, ApiError> {
     let f = s.fields();
     if !s.exists(tenant, f.system, system)? {
         return Ok(None);
@@ -305,9 +345,14 @@ fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, opt
     let truncated = agents.len() > MAX_REACH_AGENTS;
     let mut out = Vec::new();
     // Delegates are reported as agents in their own right: no nesting needed here.
-    let options = PathOptions { max_depth: 0, ..options };
+    let options = PathOptions {
+        max_depth: 0,
+        ..options
+    };
     for agent in agents.into_iter().take(MAX_REACH_AGENTS) {
-        let Some(path) = s.path(tenant, &PathRoot::Agent(agent.clone()), window, options)? else { continue };
+        let Some(path) = s.path(tenant, &PathRoot::Agent(agent.clone()), window, options)? else {
+            continue;
+        };
         let mut arrivals: Vec<Value> = Vec::new();
         if let Some(st) = path.start.as_ref().filter(|st| &*st.system == system) {
             arrivals.push(json!({"from": null, "at": ts(st.at_us), "zone_from": null, "tool": null, "credential_id": null, "credential_root": null}));
@@ -320,7 +365,10 @@ fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, opt
         }
         let mine: Vec<_> = on_system.iter().filter(|e| e.agent_id == agent).collect();
         let tools: BTreeSet<&str> = mine.iter().filter_map(|e| e.tool.as_deref()).collect();
-        let credentials: BTreeSet<&str> = mine.iter().filter_map(|e| e.credential_id.as_deref()).collect();
+        let credentials: BTreeSet<&str> = mine
+            .iter()
+            .filter_map(|e| e.credential_id.as_deref())
+            .collect();
         out.push(json!({
             "agent_id": agent,
             "arrivals": arrivals,
@@ -332,5 +380,7 @@ fn reach_view(s: &EventSearcher, tenant: &str, system: &str, window: Window, opt
             "last_at": mine.iter().map(|e| e.time_us).max().map(ts),
         }));
     }
-    Ok(Some(json!({"system": system, "agents": out, "truncated": truncated})))
+    Ok(Some(
+        json!({"system": system, "agents": out, "truncated": truncated}),
+    ))
 }

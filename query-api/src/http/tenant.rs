@@ -28,9 +28,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
                     .filter(|t| {
                         !t.is_empty()
                             && t.len() <= 64
-                            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                            && t.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
                     })
-                    .ok_or_else(|| ApiError::BadRequest(format!("{TENANT_HEADER}: not a tenant name")))?;
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("{TENANT_HEADER}: not a tenant name"))
+                    })?;
                 Ok(Tenant(t.to_owned()))
             }
         }
