@@ -15,10 +15,14 @@ use crate::{settings, IndexArgs};
 pub fn run(
     index: IndexArgs,
     brokers: Option<String>,
+    group_id: Option<String>,
     listen: Option<String>,
     create: bool,
 ) -> Result<ExitCode> {
-    let file = settings::load(index.config.as_deref())?;
+    let mut file = settings::load(index.config.as_deref())?;
+    if group_id.is_some() {
+        file.kafka.group_id = group_id;
+    }
     let data_dir = settings::data_dir(index.data_dir, &file);
     let listen = listen
         .or_else(|| file.listen.clone())

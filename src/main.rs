@@ -49,6 +49,9 @@ enum Command {
         /// Kafka bootstrap servers, host:port[,host:port].
         #[arg(long, env = "HOPTRAIL_BROKERS")]
         brokers: Option<String>,
+        /// Kafka consumer group [default: hoptrail]. Run one group per data directory.
+        #[arg(long, env = "HOPTRAIL_GROUP_ID")]
+        group_id: Option<String>,
         /// Address of the HTTP API [default: 127.0.0.1:7700].
         #[arg(long, env = "HOPTRAIL_LISTEN")]
         listen: Option<String>,
@@ -103,9 +106,10 @@ fn main() -> ExitCode {
         Command::Serve {
             index,
             brokers,
+            group_id,
             listen,
             create_topics,
-        } => cmd_serve::run(index, brokers, listen, create_topics),
+        } => cmd_serve::run(index, brokers, group_id, listen, create_topics),
         Command::Ingest { index, files } => cmd_ingest::run(index, files),
         Command::Send {
             file,

@@ -237,6 +237,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_sasl_settings_are_accepted_by_the_bundled_librdkafka() {
+        let mut file = KafkaConfigFile::default();
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "hoptrail"),
+            ("sasl.password", "secret"),
+        ] {
+            file.properties.insert(k.into(), v.into());
+        }
+        let c = KafkaConfig::from_file(file, Some("127.0.0.1:1".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
+        // Creating the clients validates every property (and that TLS was compiled in) without
+        // connecting anywhere.
+        let consumer: rdkafka::error::KafkaResult<rdkafka::consumer::BaseConsumer> =
+            c.consumer_config().create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+        let producer: rdkafka::error::KafkaResult<rdkafka::producer::BaseProducer> =
+            c.producer_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
+    #[test]
     fn an_empty_dead_letter_suffix_is_refused() {
         let file = KafkaConfigFile {
             dead_letter_suffix: Some(String::new()),

@@ -126,6 +126,7 @@ fn trim_line(line: &[u8]) -> &[u8] {
 /// Returns the bytes consumed and whether the line was longer than the cap.
 fn read_line_capped(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
     let mut consumed = 0;
+    let mut line_len = 0usize;
     let mut overflow = false;
     loop {
         let chunk = match input.fill_buf() {
@@ -140,13 +141,14 @@ fn read_line_capped(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Res
             Some(i) => (i + 1, true),
             None => (chunk.len(), false),
         };
-        if !overflow {
-            let room = MAX_LINE_BYTES + 1 - buf.len().min(MAX_LINE_BYTES + 1);
-            buf.extend_from_slice(&chunk[..take.min(room)]);
-            if buf.len() > MAX_LINE_BYTES + usize::from(done) {
-                overflow = true;
-                buf.clear();
-            }
+        // Count the line's content (not its newline) against the cap, and keep nothing of a
+        // line once it is over.
+        line_len += if done { take - 1 } else { take };
+        if line_len > MAX_LINE_BYTES {
+            overflow = true;
+            buf.clear();
+        } else {
+            buf.extend_from_slice(&chunk[..take]);
         }
         input.consume(take);
         consumed += take;
