@@ -1,4 +1,5 @@
-//! Ingest throughput on this machine, in one run: `cargo bench --bench ingest`.
+//! Ingest throughput on this machine, in one run: `cargo bench --bench ingest`. Figures and their
+//! reading are in BENCHMARKS.md.
 //!
 //! 1. raw tantivy, in a child process (so that its memory peak is its own): the same N events as
 //!    prebuilt documents of hoptrail's schema, added with all cores into a fresh on-disk index,
@@ -8,10 +9,17 @@
 //! 2. hoptrail end to end: N events pre-produced to Kafka (a real broker named by
 //!    `HOPTRAIL_BENCH_BROKERS` or `HOPTRAIL_TEST_BROKERS`, else librdkafka's in-process mock
 //!    cluster), then the real collector pipeline is started and timed until the index's committed
-//!    checkpoint covers every produced offset.
+//!    checkpoint covers every produced offset. The group join (~3 s, the brokers' initial
+//!    rebalance delay) is reported apart: the headline rate runs from the first record, seen as
+//!    the collector thread starting to work, to the commit that covers the last offset.
 //!
-//! `HOPTRAIL_BENCH_EVENTS` sets N (default 200 000). Under `cargo test` (no `--bench` argument)
-//! the same code runs on 2 000 events as a smoke test; nothing here asserts on timings.
+//! Per-thread CPU (from /proc) and the CPU other processes took meanwhile are printed with each
+//! phase, so that a run on a busy machine shows as such.
+//!
+//! Environment: `HOPTRAIL_BENCH_EVENTS` sets N (default 200 000);
+//! `HOPTRAIL_BENCH_COMMIT_INTERVAL_MS` and `HOPTRAIL_BENCH_INDEX_THREADS` override the pipeline's
+//! `WriterConfig`, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
+//! on 2 000 events as a smoke test; nothing here asserts on timings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

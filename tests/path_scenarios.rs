@@ -125,6 +125,19 @@ fn the_demo_scenario_paths_are_exactly_as_designed() {
     assert!(dot.starts_with("digraph hoptrail"), "{dot}");
     let (_, mermaid) = server.get_text("/v1/agents/agent:triage-bot/path?format=mermaid");
     assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
+    let (status, leak_dot) = server.get_text("/v1/credentials/tok-reporter-9/path?format=dot");
+    assert_eq!(status, 200);
+    assert!(
+        leak_dot.contains("presented at") && leak_dot.contains("system api.notion.com"),
+        "{leak_dot}"
+    );
+    let (status, reach_mermaid) =
+        server.get_text("/v1/systems/api.notion.com/reach?format=mermaid");
+    assert_eq!(status, 200);
+    assert!(
+        reach_mermaid.contains("system github.com/acme"),
+        "{reach_mermaid}"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub use path_builder::{
     PathSummary, SessionKey,
 };
 pub use path_event::{order_events, Name, PathEvent, PathEventKind};
-pub use render::{to_dot, to_mermaid};
+pub use render::{to_dot, to_mermaid, Graph};
 
 #[cfg(test)]
 mod tests;

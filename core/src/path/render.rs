@@ -173,6 +173,67 @@ fn mermaid_delegation(d: &Delegation, from: usize, out: &mut String, n: &mut usi
     }
 }
 
+/// A small labelled graph (for views that are not a single path, such as a credential's reach).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    /// `(id, label)`; ids are internal, labels are shown.
+    pub nodes: Vec<(String, String)>,
+    /// `(from id, to id, label, dashed)`.
+    pub edges: Vec<(String, String, String, bool)>,
+}
+
+impl Graph {
+    /// Adds a node once; returns its diagram id.
+    pub fn node(&mut self, key: &str, label: &str) -> String {
+        if let Some(i) = self.nodes.iter().position(|(k, _)| k == key) {
+            return format!("n{i}");
+        }
+        self.nodes.push((key.to_owned(), label.to_owned()));
+        format!("n{}", self.nodes.len() - 1)
+    }
+
+    /// Adds an edge between two node ids.
+    pub fn edge(&mut self, from: String, to: String, label: &str, dashed: bool) {
+        let e = (from, to, label.to_owned(), dashed);
+        if !self.edges.contains(&e) {
+            self.edges.push(e);
+        }
+    }
+
+    /// As Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph hoptrail {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+        );
+        for (i, (_, label)) in self.nodes.iter().enumerate() {
+            let _ = writeln!(out, "  n{i} [label=\"{}\"];", dot_escape(label));
+        }
+        for (a, b, label, dashed) in &self.edges {
+            let style = if *dashed { ", style=dashed" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {a} -> {b} [label=\"{}\"{style}];",
+                dot_escape(label)
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// As a Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for (i, (_, label)) in self.nodes.iter().enumerate() {
+            let _ = writeln!(out, "  n{i}[\"{}\"]", mermaid_escape(label));
+        }
+        for (a, b, label, dashed) in &self.edges {
+            let arrow = if *dashed { "-.->" } else { "-->" };
+            let _ = writeln!(out, "  {a} {arrow}|\"{}\"| {b}", mermaid_escape(label));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{build_path, PathEvent, PathEventKind, PathOptions, PathRoot, TokenLineage};
@@ -227,6 +288,24 @@ mod tests {
             7,
             "a hostile system name adds no line, so no edge: {dot}"
         );
+    }
+
+    #[test]
+    fn a_graph_adds_each_node_and_edge_once() {
+        let mut g = Graph::default();
+        let a = g.node("a", "agent \"a\"");
+        let t = g.node("t", "tok");
+        assert_eq!(g.node("a", "ignored"), a);
+        g.edge(a.clone(), t.clone(), "used", false);
+        g.edge(a, t, "used", false);
+        assert_eq!(
+            g.to_dot()
+                .lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("->"))
+                .count(),
+            1
+        );
+        assert!(g.to_mermaid().contains("#quot;a#quot;"));
     }
 
     #[test]

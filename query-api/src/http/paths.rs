@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use hoptrail_core::path::{
-    to_dot, to_mermaid, Delegation, Hop, Name, Path, PathOptions, PathRoot, PathStart,
+    to_dot, to_mermaid, Delegation, Graph, Hop, Name, Path, PathOptions, PathRoot, PathStart,
 };
 use hoptrail_core::time::format_rfc3339_us as ts;
 use hoptrail_indexer::{EventSearcher, Window};
@@ -219,25 +219,39 @@ async fn credential_path(
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
-    if !matches!(p.format, Format::Json) {
-        return Err(ApiError::BadRequest(
-            "format: a credential view is json only; use an agent or session path for diagrams"
-                .into(),
-        ));
-    }
     let searcher = state.searcher.clone();
     let id = credential_id.clone();
-    let body = blocking(move || credential_view(&searcher, &tenant, &id, p.window)).await?;
-    body.map(|b| Json(b).into_response())
-        .ok_or_else(|| ApiError::NotFound(format!("no credential {credential_id:?}")))
+    let view = blocking(move || credential_view(&searcher, &tenant, &id, p.window)).await?;
+    let (body, graph) =
+        view.ok_or_else(|| ApiError::NotFound(format!("no credential {credential_id:?}")))?;
+    Ok(render_view(body, &graph, p.format))
 }
+
+fn render_view(body: Value, graph: &Graph, format: Format) -> Response {
+    match format {
+        Format::Json => Json(body).into_response(),
+        Format::Dot => (
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            graph.to_dot(),
+        )
+            .into_response(),
+        Format::Mermaid => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            graph.to_mermaid(),
+        )
+            .into_response(),
+    }
+}
+
+/// A view's JSON and its diagram.
+type View = Option<(Value, Graph)>;
 
 fn credential_view(
     s: &EventSearcher,
     tenant: &str,
     id: &str,
     window: Window,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<View, ApiError> {
     let f = s.fields();
     if !s.exists(tenant, f.credential_id, id)? {
         return Ok(None);
@@ -264,7 +278,30 @@ fn credential_view(
     }
     let mut agents: BTreeMap<Name, Agent> = BTreeMap::new();
     let mut workloads = BTreeSet::new();
+    let mut graph = Graph::default();
+    for pair in chain.windows(2) {
+        let child = graph.node(&format!("t:{}", pair[0]), &format!("token {}", pair[0]));
+        let parent = graph.node(&format!("t:{}", pair[1]), &format!("token {}", pair[1]));
+        graph.edge(child, parent, "derived from", true);
+    }
     for e in &uses {
+        if let Some(c) = &e.credential_id {
+            let agent = graph.node(
+                &format!("a:{}", e.agent_id),
+                &format!("agent {}", e.agent_id),
+            );
+            let token = graph.node(&format!("t:{c}"), &format!("token {c}"));
+            graph.edge(agent, token.clone(), "used", false);
+            if let Some(sys) = &e.system {
+                let system = graph.node(&format!("s:{sys}"), &format!("system {sys}"));
+                graph.edge(
+                    token,
+                    system,
+                    e.presenter.as_deref().map_or("at", |_| "presented at"),
+                    false,
+                );
+            }
+        }
         let a = agents.entry(e.agent_id.clone()).or_default();
         if let Some(w) = &e.workload {
             a.workloads.insert(w.clone());
@@ -302,14 +339,17 @@ fn credential_view(
             })
         })
         .collect();
-    Ok(Some(json!({
-        "credential_id": id,
-        "lineage": {"root": root, "chain": chain, "descendants": descendants},
-        "agents": agents,
-        "workloads": workloads,
-        "first_at": uses.first().map(|e| ts(e.time_us)),
-        "last_at": uses.last().map(|e| ts(e.time_us)),
-    })))
+    Ok(Some((
+        json!({
+            "credential_id": id,
+            "lineage": {"root": root, "chain": chain, "descendants": descendants},
+            "agents": agents,
+            "workloads": workloads,
+            "first_at": uses.first().map(|e| ts(e.time_us)),
+            "last_at": uses.last().map(|e| ts(e.time_us)),
+        }),
+        graph,
+    )))
 }
 
 async fn system_reach(
@@ -319,14 +359,11 @@ async fn system_reach(
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
-    if !matches!(p.format, Format::Json) {
-        return Err(ApiError::BadRequest("format: reach is json only".into()));
-    }
     let searcher = state.searcher.clone();
     let name = system.clone();
-    let body = blocking(move || reach_view(&searcher, &tenant, &name, p.window, p.options)).await?;
-    body.map(|b| Json(b).into_response())
-        .ok_or_else(|| ApiError::NotFound(format!("no system {system:?}")))
+    let view = blocking(move || reach_view(&searcher, &tenant, &name, p.window, p.options)).await?;
+    let (body, graph) = view.ok_or_else(|| ApiError::NotFound(format!("no system {system:?}")))?;
+    Ok(render_view(body, &graph, p.format))
 }
 
 fn reach_view(
@@ -335,7 +372,7 @@ fn reach_view(
     system: &str,
     window: Window,
     options: PathOptions,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<View, ApiError> {
     let f = s.fields();
     if !s.exists(tenant, f.system, system)? {
         return Ok(None);
@@ -344,6 +381,8 @@ fn reach_view(
     let agents: BTreeSet<Name> = on_system.iter().map(|e| e.agent_id.clone()).collect();
     let truncated = agents.len() > MAX_REACH_AGENTS;
     let mut out = Vec::new();
+    let mut graph = Graph::default();
+    let target = graph.node(&format!("s:{system}"), &format!("system {system}"));
     // Delegates are reported as agents in their own right: no nesting needed here.
     let options = PathOptions {
         max_depth: 0,
@@ -358,6 +397,17 @@ fn reach_view(
             arrivals.push(json!({"from": null, "at": ts(st.at_us), "zone_from": null, "tool": null, "credential_id": null, "credential_root": null}));
         }
         for h in path.hops.iter().filter(|h| &*h.to == system) {
+            let from = graph.node(&format!("s:{}", h.from), &format!("system {}", h.from));
+            graph.edge(
+                from,
+                target.clone(),
+                &format!(
+                    "{} ({})",
+                    agent,
+                    h.credential_id.as_deref().unwrap_or("no credential")
+                ),
+                false,
+            );
             arrivals.push(json!({
                 "from": h.from, "at": ts(h.at_us), "zone_from": h.zone_from, "tool": h.tool,
                 "credential_id": h.credential_id, "credential_root": h.credential_root,
@@ -380,7 +430,8 @@ fn reach_view(
             "last_at": mine.iter().map(|e| e.time_us).max().map(ts),
         }));
     }
-    Ok(Some(
+    Ok(Some((
         json!({"system": system, "agents": out, "truncated": truncated}),
-    ))
+        graph,
+    )))
 }
