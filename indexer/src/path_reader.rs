@@ -50,10 +50,10 @@ impl EventSearcher {
             PathRoot::Agent(a) => (f.agent_id, &**a),
             PathRoot::Session(s) => (f.session_id, &**s),
         };
-        if !self.exists(tenant, field, id)? {
+        let mut events = self.path_events(tenant, field, &[id], window)?;
+        if events.is_empty() && !self.exists(tenant, field, id)? {
             return Ok(None);
         }
-        let mut events = self.path_events(tenant, field, &[id], window)?;
         // Breadth-first over delegations: each level loads the sessions the previous one handed
         // work to, by `delegated_by` on the delegate's side or an exchange's `actor`.
         let mut known: BTreeSet<SessionKey> = events.iter().map(session_key).collect();

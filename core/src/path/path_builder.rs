@@ -213,7 +213,7 @@ impl Graph {
                 *slot = (at, via);
             }
         };
-        for (i, e) in events.iter().enumerate() {
+        for e in events {
             let me = (e.agent_id.clone(), e.session_id.clone());
             if let Some(by) = &e.delegated_by {
                 add(
@@ -233,7 +233,16 @@ impl Graph {
                     );
                 }
             }
-            by_session.entry(me).or_default().push(i);
+        }
+        // Only delegates' sessions are ever looked up: the root's members are known already.
+        let delegates: HashSet<&SessionKey> = links.values().flat_map(BTreeMap::keys).collect();
+        if !delegates.is_empty() {
+            for (i, e) in events.iter().enumerate() {
+                let me = (e.agent_id.clone(), e.session_id.clone());
+                if delegates.contains(&me) {
+                    by_session.entry(me).or_default().push(i);
+                }
+            }
         }
         Graph { by_session, links }
     }
