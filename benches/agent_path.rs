@@ -142,6 +142,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` (which passes
+    // `--bench`) should spend minutes building a large index.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("agent_path: skipped (run `cargo bench --bench agent_path`)");
+        return;
+    }
     let total: usize = std::env::var("HOPTRAIL_BENCH_INDEX_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
