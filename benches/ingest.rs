@@ -21,7 +21,7 @@
 //! `WriterConfig`, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
 //! on 2 000 events as a smoke test; nothing here asserts on timings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::BufRead;
 use std::path::Path;
@@ -491,6 +491,9 @@ struct MachineCpu {
     busy: f64,
     steal: f64,
     tansu: f64,
+    /// Seconds during which some task waited for I/O (pressure stall information), fsyncs of
+    /// this process's commits included.
+    io_stall: f64,
 }
 
 impl MachineCpu {
@@ -518,10 +521,18 @@ impl MachineCpu {
                 }
             }
         }
+        let io_stall = std::fs::read_to_string("/proc/pressure/io")
+            .ok()
+            .and_then(|p| {
+                let some = p.lines().find(|l| l.starts_with("some"))?;
+                some.rsplit("total=").next()?.trim().parse::<f64>().ok()
+            })
+            .map_or(0.0, |us| us / 1e6);
         MachineCpu {
             busy,
             steal: at(7),
             tansu,
+            io_stall,
         }
     }
 
@@ -530,6 +541,7 @@ impl MachineCpu {
             busy: self.busy - start.busy,
             steal: self.steal - start.steal,
             tansu: self.tansu - start.tansu,
+            io_stall: self.io_stall - start.io_stall,
         }
     }
 }
@@ -597,6 +609,10 @@ impl CpuSampler {
 
 /// The collector thread's name as the kernel keeps it (15 bytes).
 const COLLECTOR_THREAD: &str = "hoptrail-collec";
+/// The collector counts as working on records once it ran this share of a window this long
+/// (idle, it polls Kafka every millisecond: a few % of a core).
+const BUSY_WINDOW: Duration = Duration::from_millis(20);
+const BUSY_SHARE: f64 = 0.4;
 
 /// The `/proc/self/task/<tid>` directory of this process's thread named `name`.
 fn find_thread(name: &str) -> Option<std::path::PathBuf> {
@@ -655,10 +671,11 @@ fn print_cpu(what: &str, wall: f64, sampler: CpuSampler) -> f64 {
     println!("{line}");
     let others = (machine.busy - total - machine.tansu).max(0.0);
     println!(
-        "  CPU elsewhere meanwhile: tansu {:.2} core-s, other processes {:.2} core-s, hypervisor steal {:.2} core-s{}",
+        "  meanwhile: tansu {:.2} core-s, other processes {:.2} core-s, hypervisor steal {:.2} core-s, I/O stall {:.2} s{}",
         machine.tansu,
         others,
         machine.steal,
+        machine.io_stall,
         if busy(others + machine.steal, wall) {
             " (a busy machine: figures are low)"
         } else {
@@ -1029,8 +1046,8 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let mut handle = Pipeline::new(&kafka, writer, metrics.clone())?.spawn()?;
     let mut first_commit: Option<(Duration, u64)> = None;
     let mut first_record: Option<Duration> = None;
-    // The collector thread's schedstat file, and its run time (ns) at the previous look.
-    let mut collector: Option<(std::path::PathBuf, u64, Duration)> = None;
+    // The collector thread's /proc directory, and (when, run time in ns) at recent looks.
+    let mut collector: Option<(std::path::PathBuf, VecDeque<(Duration, u64)>)> = None;
     // Watching costs this thread little: the document count is in memory and changes with each
     // commit, the checkpoint is read from disk only after a change (or every half second).
     let (mut polls, mut unsampled, mut last_docs) = (0u32, 0u32, 0u64);
@@ -1045,22 +1062,23 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
         if first_record.is_none() {
             // The first record's arrival, seen as the collector thread starting to work: through
             // the group join it idles in `poll` (a few % of a core), then it needs ~10 µs of CPU
-            // per record, so the first 5 ms in which it runs a fifth of the time or more mark
-            // the start.
+            // per record; the start is the beginning of the first window of BUSY_WINDOW or more
+            // in which it ran at least BUSY_SHARE of the time.
             let now = started.elapsed();
             match &mut collector {
-                None => {
-                    collector = find_thread(COLLECTOR_THREAD)
-                        .and_then(|path| Some((run_time_ns(&path)?, path)))
-                        .map(|(ns, path)| (path, ns, now));
-                }
-                Some((path, last_ns, last_at)) => {
+                None => collector = find_thread(COLLECTOR_THREAD).map(|p| (p, VecDeque::new())),
+                Some((path, looks)) => {
                     if let Some(ns) = run_time_ns(path) {
-                        let wall_ns = (now - *last_at).as_nanos() as u64;
-                        if ns.saturating_sub(*last_ns) * 5 >= wall_ns {
-                            first_record = Some(*last_at);
+                        looks.push_back((now, ns));
+                        while looks.len() > 2 && now - looks[1].0 >= BUSY_WINDOW {
+                            looks.pop_front();
                         }
-                        (*last_ns, *last_at) = (ns, now);
+                        let (at, then) = looks[0];
+                        let wall = (now - at).as_secs_f64();
+                        let ran = ns.saturating_sub(then) as f64 / 1e9;
+                        if now - at >= BUSY_WINDOW && ran >= BUSY_SHARE * wall {
+                            first_record = Some(at);
+                        }
                     }
                 }
             }
@@ -1087,12 +1105,13 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let hwm_kb = proc_status_kb("VmHWM");
     let cpu_wall = started.elapsed().as_secs_f64();
     cpu.sample();
+    // The counters as of the measured commit (stopping adds a final, empty one).
+    let m = metrics.render(index.num_docs());
     handle.stop()?;
     let indexed = index.num_docs();
     let (first_at, first_docs) = first_commit.unwrap_or((finished, 0));
     let first_record = first_record.unwrap_or(first_at);
 
-    let m = metrics.render(indexed);
     let metric = |name: &str| -> f64 {
         m.lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))

@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use hoptrail_core::{Event, EventBody};
+use tantivy::indexer::UserOperation;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, IndexReader, IndexWriter, TantivyDocument, Term};
@@ -104,7 +105,14 @@ pub struct EventWriter {
     committed_checkpoint: Checkpoint,
     last_commit: Instant,
     stored_scratch: Vec<u8>,
+    /// Documents handed to tantivy in batches: one channel send (and at most one wake-up of an
+    /// indexing thread) per batch instead of per event. Without it the indexing threads, fed
+    /// slower than they index, park and wake on every document.
+    batch: Vec<UserOperation<TantivyDocument>>,
 }
+
+/// Documents per hand-off to tantivy's indexing threads.
+const BATCH_DOCS: usize = 512;
 
 impl EventWriter {
     pub(crate) fn new(
@@ -133,6 +141,7 @@ impl EventWriter {
             committed_checkpoint,
             last_commit: Instant::now(),
             stored_scratch: Vec::with_capacity(2048),
+            batch: Vec::with_capacity(BATCH_DOCS),
         })
     }
 
@@ -154,9 +163,19 @@ impl EventWriter {
         self.stored_scratch.clear();
         hoptrail_schemas::encode_event(&event, &mut self.stored_scratch);
         let doc = build_document(&self.fields, event, hash, &self.stored_scratch);
-        self.writer.add_document(doc)?;
+        self.batch.push(UserOperation::Add(doc));
+        if self.batch.len() >= BATCH_DOCS {
+            self.flush_batch()?;
+        }
         self.pending_docs += 1;
         Ok(AddOutcome::Added)
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            self.writer.run(self.batch.drain(..))?;
+        }
+        Ok(())
     }
 
     fn is_duplicate(&self, hash: u64, tenant: &str, event_id: &str) -> Result<bool> {
@@ -232,6 +251,7 @@ impl EventWriter {
     /// makes them visible to searchers.
     pub fn commit(&mut self) -> Result<CommitStats> {
         let started = Instant::now();
+        self.flush_batch()?;
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&CommitPayload::new(self.checkpoint.clone()).to_json());
         prepared.commit()?;
