@@ -187,28 +187,37 @@ impl EventSearcher {
                 clauses.push((Occur::Must, term(field, v)));
             }
         }
-        if request.from_us.is_some() || request.to_us.is_some() {
-            let bound = |us: Option<i64>, inclusive: bool| match us {
-                None => Bound::Unbounded,
-                Some(us) => {
-                    let t = Term::from_field_date(f.time, DateTime::from_timestamp_micros(us));
-                    if inclusive {
-                        Bound::Included(t)
-                    } else {
-                        Bound::Excluded(t)
-                    }
-                }
-            };
-            clauses.push((
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    bound(request.from_us, true),
-                    bound(request.to_us, false),
-                )),
-            ));
+        if let Some(range) = time_range(f.time, request.from_us, request.to_us) {
+            clauses.push((Occur::Must, range));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
     }
+}
+
+/// `[from_us, to_us)` on the time field, or `None` when both ends are open.
+pub(crate) fn time_range(
+    time: Field,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Option<Box<dyn Query>> {
+    if from_us.is_none() && to_us.is_none() {
+        return None;
+    }
+    let bound = |us: Option<i64>, inclusive: bool| match us {
+        None => Bound::Unbounded,
+        Some(us) => {
+            let t = Term::from_field_date(time, DateTime::from_timestamp_micros(us));
+            if inclusive {
+                Bound::Included(t)
+            } else {
+                Bound::Excluded(t)
+            }
+        }
+    };
+    Some(Box::new(RangeQuery::new(
+        bound(from_us, true),
+        bound(to_us, false),
+    )))
 }
 
 fn term(field: Field, value: &str) -> Box<dyn Query> {

@@ -3,7 +3,6 @@
 //! Invariant: like every search, confined to one tenant.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 use hoptrail_core::path::{
@@ -14,7 +13,7 @@ use hoptrail_core::{Outcome, TokenAction};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::index::SegmentId;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
@@ -174,17 +173,6 @@ impl EventSearcher {
         values: &[V],
         window: Window,
     ) -> Result<Vec<PathEvent>> {
-        self.events_where(tenant, field, values, window, None)
-    }
-
-    fn events_where<V: AsRef<str>>(
-        &self,
-        tenant: &str,
-        field: Field,
-        values: &[V],
-        window: Window,
-        and_also: Option<(Field, &str)>,
-    ) -> Result<Vec<PathEvent>> {
         let searcher = self.reader_searcher();
         // Values no segment knows cost a scorer each in a query of thousands of clauses; a term
         // dictionary probe is far cheaper.
@@ -215,28 +203,9 @@ impl EventSearcher {
             .map(|v| (Occur::Should, term(field, v)))
             .collect();
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(any_of))));
-        if let Some((field, value)) = and_also {
-            clauses.push((Occur::Must, term(field, value)));
-        }
-        if window.from_us.is_some() || window.to_us.is_some() {
-            let bound = |us: Option<i64>, inclusive: bool| match us {
-                None => Bound::Unbounded,
-                Some(us) => {
-                    let t = Term::from_field_date(f.time, DateTime::from_timestamp_micros(us));
-                    if inclusive {
-                        Bound::Included(t)
-                    } else {
-                        Bound::Excluded(t)
-                    }
-                }
-            };
-            clauses.push((
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    bound(window.from_us, true),
-                    bound(window.to_us, false),
-                )),
-            ));
+        if let Some(range) = crate::event_searcher::time_range(f.time, window.from_us, window.to_us)
+        {
+            clauses.push((Occur::Must, range));
         }
         let query = BooleanQuery::new(clauses);
         let per_segment = searcher.search(&query, &DocIds)?;
