@@ -181,6 +181,10 @@ fn main() {
         let events: usize = p.start.iter().map(|s| s.event_ids.len()).sum::<usize>()
             + p.hops.iter().map(|h| h.event_ids.len()).sum::<usize>();
         let runs = if events > 20_000 { 50 } else { 200 };
+        let runs = std::env::var("HOPTRAIL_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(runs);
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let started = Instant::now();

@@ -115,7 +115,7 @@ fn main() -> Result<()> {
     );
     let handling_eps = n as f64 / e2e.handling_secs.max(1e-3);
     println!(
-        "  hoptrail, first record -> last handed over: {:>7.0} events/s  {:>6.1} MB/s   (to tantivy, not yet committed)",
+        "  hoptrail, first record -> last handed over: {:>5.0} events/s  {:>6.1} MB/s   (to tantivy, not yet committed)",
         handling_eps,
         mb(e2e.bytes, e2e.handling_secs.max(1e-3))
     );

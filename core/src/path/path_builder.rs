@@ -165,10 +165,15 @@ pub fn build_path(
     let events = order_events(events, options.skew_us);
     lineage.extend(&TokenLineage::from_events(&events));
     let graph = Graph::new(&events);
+    let wanted = match root {
+        PathRoot::Agent(a) => a,
+        PathRoot::Session(s) => s,
+    };
+    let mut matches = SameName::new(wanted);
     let root_events: Vec<usize> = (0..events.len())
         .filter(|&i| match root {
-            PathRoot::Agent(a) => events[i].agent_id == *a,
-            PathRoot::Session(s) => events[i].session_id == *s,
+            PathRoot::Agent(_) => matches.is(&events[i].agent_id),
+            PathRoot::Session(_) => matches.is(&events[i].session_id),
         })
         .collect();
     let agent_id = match root {
@@ -186,6 +191,33 @@ pub fn build_path(
         roots: Default::default(),
     };
     builder.segment(agent_id, &root_events, &mut Vec::new(), 0)
+}
+
+/// Tells whether names equal one wanted name, remembering the allocations already seen equal:
+/// names from one segment's column share an allocation, so most checks are a pointer compare.
+struct SameName<'a> {
+    wanted: &'a str,
+    known: Vec<Name>,
+}
+
+impl<'a> SameName<'a> {
+    fn new(wanted: &'a str) -> Self {
+        SameName {
+            wanted,
+            known: Vec::new(),
+        }
+    }
+
+    fn is(&mut self, name: &Name) -> bool {
+        if self.known.iter().any(|k| std::sync::Arc::ptr_eq(k, name)) {
+            return true;
+        }
+        let equal = &**name == self.wanted;
+        if equal {
+            self.known.push(name.clone());
+        }
+        equal
+    }
 }
 
 /// Delegation links between sessions, and each session's events.
@@ -280,9 +312,10 @@ impl Builder<'_> {
         depth: usize,
     ) -> Path {
         let mut sessions: Vec<Name> = Vec::new();
+        let mut seen_sessions: HashSet<&str> = HashSet::default();
         for &i in members {
             let s = &self.events[i].session_id;
-            if !sessions.contains(s) {
+            if seen_sessions.insert(s) {
                 sessions.push(s.clone());
             }
         }
