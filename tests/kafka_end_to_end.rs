@@ -128,14 +128,7 @@ fn the_same_events_sent_twice_are_indexed_once() {
     let sb = Sandbox::new("twice");
     let server = sb.start_hoptrail(&sb.write_config(100_000));
     let events = valid_events(&sb.prefix, 1_000);
-    let records: Vec<Record> = events
-        .iter()
-        .map(|(_, r)| Record {
-            topic: r.topic,
-            key: r.key.clone(),
-            payload: r.payload.clone(),
-        })
-        .collect();
+    let records: Vec<Record> = events.iter().map(|(_, r)| r.clone()).collect();
     sb.produce(&records);
     assert_eq!(server.wait_total(1_000, WAIT), 1_000);
     sb.produce(&records);
@@ -158,14 +151,7 @@ fn serve_killed_with_sigkill_mid_ingest_restarts_with_exactly_the_accepted_set()
     let mut server = sb.start_hoptrail(&config);
     let events = valid_events(&sb.prefix, 20_000);
     let invalid = invalid_records(&sb.prefix, 200);
-    let mut records: Vec<Record> = events
-        .iter()
-        .map(|(_, r)| Record {
-            topic: r.topic,
-            key: r.key.clone(),
-            payload: r.payload.clone(),
-        })
-        .collect();
+    let mut records: Vec<Record> = events.iter().map(|(_, r)| r.clone()).collect();
     records.extend(invalid);
     sb.produce(&records);
     let seen = server.wait_total(1, WAIT);

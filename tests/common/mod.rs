@@ -154,6 +154,7 @@ writer_memory_mib = 64
     }
 }
 
+#[derive(Clone)]
 pub struct Record {
     pub topic: usize,
     pub key: Option<String>,

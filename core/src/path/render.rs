@@ -242,23 +242,9 @@ mod tests {
 
     fn ev(id: &str, t: i64, system: &str) -> PathEvent {
         PathEvent {
-            event_id: id.into(),
-            time_us: t,
-            agent_id: "agent \"x\"".into(),
-            session_id: "s".into(),
-            workload: None,
-            kind: PathEventKind::tool(Outcome::Success),
-            system: Some(system.into()),
-            zone: None,
             tool: Some("tool|<b>".into()),
-            credential_id: None,
-            token_parent_id: None,
-            token_subject: None,
-            presenter: None,
-            delegated_by: None,
-            actor: None,
-            span_id: None,
-            parent_span_id: None,
+            zone: None,
+            ..crate::path::tests::tool(id, t, "agent \"x\"", "s", system)
         }
     }
 

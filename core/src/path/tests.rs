@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::event::{Outcome, TokenAction};
 
-fn tool(id: &str, t: i64, agent: &str, session: &str, system: &str) -> PathEvent {
+/// A successful tool call on `system`; the other fields empty. Shared by the path tests.
+pub(super) fn tool(id: &str, t: i64, agent: &str, session: &str, system: &str) -> PathEvent {
     PathEvent {
         event_id: id.into(),
         time_us: t,
