@@ -236,9 +236,8 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{build_path, PathEvent, PathEventKind, PathOptions, PathRoot, TokenLineage};
+    use super::super::{build_path, PathEvent, PathOptions, PathRoot, TokenLineage};
     use super::*;
-    use crate::event::Outcome;
 
     fn ev(id: &str, t: i64, system: &str) -> PathEvent {
         PathEvent {
