@@ -642,6 +642,40 @@ fn run_time_ns(task: &Path) -> Option<u64> {
         .ok()
 }
 
+/// How often the background sampler looks at every thread: tantivy's indexing workers end at
+/// each commit, and the CPU a thread used after the last look before it ended is unattributed.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// A [`CpuSampler`] sampling on its own thread ("bench-sampler", which shows its own cost).
+struct BackgroundSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<CpuSampler>,
+}
+
+impl BackgroundSampler {
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("bench-sampler".into())
+            .spawn(move || {
+                let mut s = CpuSampler::start();
+                while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                    std::thread::sleep(SAMPLE_EVERY);
+                    s.sample();
+                }
+                s
+            })
+            .expect("spawning the CPU sampler thread");
+        BackgroundSampler { stop, thread }
+    }
+
+    fn finish(self) -> CpuSampler {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.join().expect("the CPU sampler thread panicked")
+    }
+}
+
 /// A readable name for a thread (the kernel keeps only 15 bytes of it).
 fn thread_label(name: &str) -> String {
     const LABELS: [(&str, &str); 8] = [
@@ -822,11 +856,10 @@ fn raw_child(n: usize) -> Result<()> {
         index.writer_with_num_threads(threads, config.memory_budget_bytes)?;
     let reset = reset_peak_rss();
     let rss_before_kb = proc_status_kb("VmRSS");
-    let mut cpu = CpuSampler::start();
+    let cpu = BackgroundSampler::start();
     let started = Instant::now();
     let mut commits = 0;
     let mut pending = 0;
-    let mut unsampled = 0;
     for doc in docs {
         writer.add_document(doc)?;
         pending += 1;
@@ -835,15 +868,11 @@ fn raw_child(n: usize) -> Result<()> {
             commits += 1;
             pending = 0;
         }
-        unsampled += 1;
-        if unsampled == 8192 {
-            cpu.sample();
-            unsampled = 0;
-        }
     }
     writer.commit()?;
     commits += 1;
     let index_secs = started.elapsed().as_secs_f64();
+    let cpu = cpu.finish();
     let hwm_kb = proc_status_kb("VmHWM");
     writer.wait_merging_threads()?;
     let indexed = index.reader()?.searcher().num_docs();
@@ -1049,7 +1078,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let reset = reset_peak_rss();
     let rss_before_kb = proc_status_kb("VmRSS");
 
-    let mut cpu = CpuSampler::start();
+    let cpu = BackgroundSampler::start();
     let started = Instant::now();
     let writer = index.writer(writer_config.clone())?;
     let mut handle = Pipeline::new(&kafka, writer, metrics.clone())?.spawn()?;
@@ -1060,15 +1089,10 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let mut collector: Option<(std::path::PathBuf, VecDeque<(Duration, u64)>)> = None;
     // Watching costs this thread little: the document count is in memory and changes with each
     // commit, the checkpoint is read from disk only after a change (or every half second).
-    let (mut polls, mut unsampled, mut last_docs) = (0u32, 0u32, 0u64);
+    let (mut polls, mut last_docs) = (0u32, 0u64);
     let finished = loop {
         std::thread::sleep(Duration::from_millis(5));
         polls += 1;
-        unsampled += 1;
-        if unsampled == 20 {
-            cpu.sample();
-            unsampled = 0;
-        }
         // When the collector works on records, seen from its thread's CPU time: through the
         // group join it idles in `poll` (a few % of a core), then it needs ~10 µs of CPU per
         // record. The first record arrived at the start of the first window of BUSY_WINDOW or
@@ -1114,7 +1138,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     };
     let hwm_kb = proc_status_kb("VmHWM");
     let cpu_wall = started.elapsed().as_secs_f64();
-    cpu.sample();
+    let cpu = cpu.finish();
     // The counters as of the measured commit (stopping adds a final, empty one).
     let m = metrics.render(index.num_docs());
     handle.stop()?;
