@@ -124,12 +124,11 @@ async fn agent_path(
     UrlPath(agent_id): UrlPath<String>,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = parse(params)?;
-    let searcher = state.searcher.clone();
     let root = PathRoot::Agent(agent_id.as_str().into());
-    let path = blocking(move || Ok(searcher.path(&tenant, &root, p.window, p.options)?)).await?;
-    let path = path.ok_or_else(|| ApiError::NotFound(format!("no agent {agent_id:?}")))?;
-    Ok(render(&path, p.format))
+    stitched(state, tenant, root, params, || {
+        format!("no agent {agent_id:?}")
+    })
+    .await
 }
 
 async fn session_path(
@@ -138,11 +137,25 @@ async fn session_path(
     UrlPath(session_id): UrlPath<String>,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let root = PathRoot::Session(session_id.as_str().into());
+    stitched(state, tenant, root, params, || {
+        format!("no session {session_id:?}")
+    })
+    .await
+}
+
+/// Stitches `root`'s path and renders it in the requested format; `missing` names the 404.
+async fn stitched(
+    state: AppState,
+    tenant: String,
+    root: PathRoot,
+    params: Result<Query<PathParams>, QueryRejection>,
+    missing: impl FnOnce() -> String,
+) -> Result<Response, ApiError> {
     let p = parse(params)?;
     let searcher = state.searcher.clone();
-    let root = PathRoot::Session(session_id.as_str().into());
     let path = blocking(move || Ok(searcher.path(&tenant, &root, p.window, p.options)?)).await?;
-    let path = path.ok_or_else(|| ApiError::NotFound(format!("no session {session_id:?}")))?;
+    let path = path.ok_or_else(|| ApiError::NotFound(missing()))?;
     Ok(render(&path, p.format))
 }
 
