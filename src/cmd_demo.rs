@@ -15,7 +15,9 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::cmd_serve;
+use crate::{cmd_serve, settings};
+use hoptrail_core::event::DEFAULT_TENANT;
+use hoptrail_query_api::auth::{KeyFile, Role};
 
 /// The built-in scenario: three agents, a delegation by token exchange, denied probes, and a
 /// stolen token presented by a foreign workload to reach an external SaaS; two bad records.
@@ -39,6 +41,17 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
     });
     let index = EventIndex::open_or_create(&data_dir)
         .with_context(|| format!("opening the demo index in {}", data_dir.display()))?;
+    // The demo's own key, so the commands it prints work as shown.
+    let mut keys = KeyFile::load(&data_dir)?;
+    let (_, key) = keys.create(
+        DEFAULT_TENANT,
+        Role::Admin,
+        "demo",
+        Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        chrono::Utc::now(),
+    )?;
+    keys.save()?;
+    let api = settings::api(&Default::default(), Default::default(), &data_dir)?;
     let before = index.num_docs();
     let runtime = cmd_serve::runtime()?;
     runtime.block_on(async move {
@@ -53,6 +66,7 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
             index.clone(),
             Some(kafka.clone()),
             WriterConfig::default(),
+            api,
             listener,
             async move {
                 let _ = stop_rx.await;
@@ -80,6 +94,7 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
         .await??;
         print_summary(
             &addr.to_string(),
+            &key,
             &data_dir,
             produced.total,
             indexed,
@@ -168,6 +183,7 @@ fn read_dead_letters(brokers: &str, topic: &str, want: u64) -> Result<Vec<String
 
 fn print_summary(
     addr: &str,
+    key: &str,
     data_dir: &std::path::Path,
     produced: u64,
     indexed: u64,
@@ -181,12 +197,19 @@ fn print_summary(
     }
     println!("index: {}", data_dir.display());
     println!();
+    println!("API key (admin, tenant {DEFAULT_TENANT}, valid 24 h; shown only here):");
+    println!("{key}");
+    println!();
     println!("Try:");
-    println!("  curl -s '{base}/v1/events?agent=agent:reporter-bot&limit=5'");
-    println!("  curl -s '{base}/v1/events?q=zone:external'");
-    println!("  curl -s '{base}/v1/events?q=outcome:denied&from=2026-11-30T09:00:00Z&to=2026-11-30T10:00:00Z'");
-    println!("  curl -s '{base}/v1/events/demo-0008'      # AWS keys in its attributes, redacted");
-    println!("  curl -s '{base}/v1/events?q=attributes.request_headers.Authorization:REDACTED'");
-    println!("  curl -s '{base}/metrics' | grep ^hoptrail_");
+    println!("  export HOPTRAIL_KEY={key}");
+    let auth = "-H \"Authorization: Bearer $HOPTRAIL_KEY\"";
+    println!("  curl -s {auth} '{base}/v1/events?agent=agent:reporter-bot&limit=5'");
+    println!("  curl -s {auth} '{base}/v1/events?q=zone:external'");
+    println!("  curl -s {auth} '{base}/v1/events?q=outcome:denied&from=2026-11-30T09:00:00Z&to=2026-11-30T10:00:00Z'");
+    println!(
+        "  curl -s {auth} '{base}/v1/events/demo-0008'      # AWS keys in its attributes, redacted"
+    );
+    println!("  curl -s {auth} '{base}/v1/agents/agent:triage-bot/path?format=mermaid'");
+    println!("  curl -s {auth} '{base}/metrics' | grep ^hoptrail_");
     println!();
 }

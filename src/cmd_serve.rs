@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use hoptrail_collector::{create_topics, dead_letter_topic, KafkaConfig, Pipeline, PipelineHandle};
 use hoptrail_indexer::metrics::Metrics;
 use hoptrail_indexer::{EventIndex, WriterConfig};
+use hoptrail_query_api::audit_log::AuditLog;
+use hoptrail_query_api::auth::{Auth, KeyStore, RateLimiter};
 use hoptrail_query_api::{AppState, Readiness};
 
 use crate::{settings, IndexArgs};
@@ -18,6 +20,7 @@ pub fn run(
     group_id: Option<String>,
     listen: Option<String>,
     create: bool,
+    api_flags: settings::ApiFlags,
 ) -> Result<ExitCode> {
     let mut file = settings::load(index.config.as_deref())?;
     if group_id.is_some() {
@@ -32,6 +35,7 @@ pub fn run(
         k.create_topics |= create;
     }
     let writer = settings::writer(&file.index)?;
+    let api = settings::api(&file.api, api_flags, &data_dir)?;
     let index = EventIndex::open_or_create(&data_dir)
         .with_context(|| format!("opening the index in {}", data_dir.display()))?;
     tracing::info!(data_dir = %data_dir.display(), events = index.num_docs(), "index open");
@@ -39,7 +43,7 @@ pub fn run(
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("binding the API to {listen}"))?;
-        serve(index, kafka, writer, listener, std::future::pending()).await
+        serve(index, kafka, writer, api, listener, std::future::pending()).await
     })
 }
 
@@ -56,9 +60,11 @@ pub async fn serve(
     index: EventIndex,
     kafka: Option<KafkaConfig>,
     writer: WriterConfig,
+    api: settings::ApiSettings,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<ExitCode> {
+    let auth = Arc::new(open_auth(&api)?);
     let metrics = Arc::new(Metrics::default());
     let mut pipeline: Option<PipelineHandle> = None;
     if let Some(kafka) = &kafka {
@@ -81,12 +87,13 @@ pub async fn serve(
         consumer_running: pipeline.as_ref().map(PipelineHandle::running_flag),
     };
     let state = AppState {
+        auth,
         searcher: index.searcher(),
         metrics,
         readiness,
     };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "API listening");
+    tracing::info!(%addr, tls = api.tls.is_some(), "API listening");
 
     let (tx, rx) = tokio::sync::watch::channel(false);
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -120,11 +127,29 @@ pub async fn serve(
             }
         });
     }
+    if let Some(metrics_addr) = &api.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("binding the metrics listener to {metrics_addr}"))?;
+        tracing::warn!(addr = %metrics_listener.local_addr()?, "serving /metrics without authentication");
+        let mut rx_metrics = rx.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = rx_metrics.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) =
+                hoptrail_query_api::serve_metrics(metrics_listener, state, stopped).await
+            {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let mut rx_api = rx.clone();
-    let api = hoptrail_query_api::serve(listener, state, async move {
+    let served = hoptrail_query_api::serve(listener, state, api.tls.clone(), async move {
         let _ = rx_api.wait_for(|stop| *stop).await;
     });
-    api.await?;
+    served.await.context("serving the API")?;
     let mut result = Ok(ExitCode::SUCCESS);
     if let Some(handle) = pipeline {
         let outcome = tokio::task::spawn_blocking(move || handle.stop()).await?;
@@ -137,6 +162,27 @@ pub async fn serve(
     }
     drop(rx);
     result
+}
+
+fn open_auth(api: &settings::ApiSettings) -> Result<Auth> {
+    let keys = KeyStore::open(&api.data_dir)?;
+    let active = keys.active_keys(chrono::Utc::now());
+    if active == 0 {
+        tracing::warn!(
+            data_dir = %api.data_dir.display(),
+            "no API keys: every request but /healthz and /readyz is refused; create one with \
+             `hoptrail keys create --tenant default --role analyst --data-dir <dir>`"
+        );
+    } else {
+        tracing::info!(keys = active, "api keys loaded");
+    }
+    let audit = AuditLog::open(&api.audit_log)?;
+    tracing::info!(path = %audit.path().display(), "audit log open");
+    Ok(Auth {
+        keys,
+        limiter: RateLimiter::new(api.rate_limit),
+        audit: Some(audit),
+    })
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,9 @@
 //! The `hoptrail` command: argument parsing and wiring only; the work lives in the crates.
 
+mod cmd_audit;
 mod cmd_demo;
 mod cmd_ingest;
+mod cmd_keys;
 mod cmd_send;
 mod cmd_serve;
 mod settings;
@@ -58,6 +60,30 @@ enum Command {
         /// Create the input topics and their dead-letter topics when missing.
         #[arg(long)]
         create_topics: bool,
+        /// TLS certificate chain (PEM): with --tls-key the API serves HTTPS only.
+        #[arg(long, env = "HOPTRAIL_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, env = "HOPTRAIL_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Also serve /metrics WITHOUT a key on this address, for a Prometheus on a private
+        /// interface. On the main listener /metrics needs an admin key.
+        #[arg(long, env = "HOPTRAIL_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
+    },
+    /// Manage the API keys `serve` accepts (stored as hashes in the data directory).
+    ///
+    /// A running `serve` sees changes on its next request: no restart is needed.
+    Keys {
+        #[command(flatten)]
+        index: IndexArgs,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Check the API's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Index NDJSON files (or `-` for standard input) without Kafka, with the same validation
     /// and redaction. Re-ingesting a file adds nothing twice.
@@ -99,6 +125,46 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once on stdout; only its SHA-256 is kept.
+    Create {
+        /// The one tenant the key may read.
+        #[arg(long)]
+        tenant: String,
+        /// analyst (events, paths, replay), siem (alerts only) or admin (everything).
+        #[arg(long)]
+        role: hoptrail_query_api::auth::Role,
+        /// Who holds it, for `keys list` and the audit log [default: ROLE@TENANT].
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime (90d, 12h, 30m) or an RFC 3339 expiry time [default: never].
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List keys: id, status, role, tenant, creation and expiry.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; it is refused from the next request on.
+    Revoke {
+        /// The key id (the 12 hex digits after `hpt_`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of an audit log; names the first broken line (exit 1) or prints
+    /// the chain's tip to anchor elsewhere (exit 0).
+    Verify {
+        /// The audit log (default location: <data-dir>/audit.jsonl).
+        file: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
@@ -109,7 +175,38 @@ fn main() -> ExitCode {
             group_id,
             listen,
             create_topics,
-        } => cmd_serve::run(index, brokers, group_id, listen, create_topics),
+            tls_cert,
+            tls_key,
+            metrics_listen,
+        } => cmd_serve::run(
+            index,
+            brokers,
+            group_id,
+            listen,
+            create_topics,
+            settings::ApiFlags {
+                tls_cert,
+                tls_key,
+                metrics_listen,
+            },
+        ),
+        Command::Keys { index, command } => {
+            let data_dir = settings::load(index.config.as_deref())
+                .map(|file| settings::data_dir(index.data_dir, &file));
+            data_dir.and_then(|dir| match command {
+                KeysCommand::Create {
+                    tenant,
+                    role,
+                    name,
+                    expires,
+                } => cmd_keys::create(&dir, &tenant, role, name.as_deref(), expires.as_deref()),
+                KeysCommand::List { json } => cmd_keys::list(&dir, json),
+                KeysCommand::Revoke { id } => cmd_keys::revoke(&dir, &id),
+            })
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => cmd_audit::verify(&file),
         Command::Ingest { index, files } => cmd_ingest::run(index, files),
         Command::Send {
             file,

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use hoptrail_collector::{KafkaConfig, KafkaConfigFile};
 use hoptrail_indexer::WriterConfig;
+use hoptrail_query_api::auth::RateLimit;
+use hoptrail_query_api::TlsFiles;
 use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "hoptrail-data";
@@ -27,6 +29,83 @@ pub struct FileConfig {
     /// Index writer.
     #[serde(default)]
     pub index: IndexFileConfig,
+    /// HTTP API: limits, audit log, TLS.
+    #[serde(default)]
+    pub api: ApiFileConfig,
+}
+
+/// `[api]`: what the HTTP listener enforces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFileConfig {
+    /// Sustained requests per second allowed to one API key (default 20).
+    pub rate_limit_per_second: Option<f64>,
+    /// Requests one key may make at once after a quiet period (default 60).
+    pub rate_limit_burst: Option<u32>,
+    /// The audit log of every API call (default `<data_dir>/audit.jsonl`).
+    pub audit_log: Option<PathBuf>,
+    /// TLS certificate chain, PEM. With `tls_key`, the API serves HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM.
+    pub tls_key: Option<PathBuf>,
+    /// Also serve `/metrics` without a key on this address (keep it on a private interface).
+    pub metrics_listen: Option<String>,
+}
+
+/// The validated `[api]` section, with flags applied.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Where `keys.json` lives (the data directory).
+    pub data_dir: PathBuf,
+    /// The audit log file.
+    pub audit_log: PathBuf,
+    /// Per-key budget.
+    pub rate_limit: RateLimit,
+    /// HTTPS, when configured.
+    pub tls: Option<TlsFiles>,
+    /// Unauthenticated metrics listener, when configured.
+    pub metrics_listen: Option<String>,
+}
+
+/// Flags of `serve` that override `[api]`.
+#[derive(Debug, Default)]
+pub struct ApiFlags {
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
+}
+
+pub fn api(file: &ApiFileConfig, flags: ApiFlags, data_dir: &Path) -> Result<ApiSettings> {
+    let mut rate_limit = RateLimit::default();
+    if let Some(r) = file.rate_limit_per_second {
+        anyhow::ensure!(
+            r.is_finite() && r > 0.0,
+            "api.rate_limit_per_second: must be a positive number"
+        );
+        rate_limit.per_second = r;
+    }
+    if let Some(b) = file.rate_limit_burst {
+        anyhow::ensure!(b >= 1, "api.rate_limit_burst: must be at least 1");
+        rate_limit.burst = b;
+    }
+    let tls = match (
+        flags.tls_cert.or_else(|| file.tls_cert.clone()),
+        flags.tls_key.or_else(|| file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+    };
+    Ok(ApiSettings {
+        data_dir: data_dir.to_owned(),
+        audit_log: file
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| data_dir.join(hoptrail_query_api::audit_log::AUDIT_FILE)),
+        rate_limit,
+        tls,
+        metrics_listen: flags.metrics_listen.or_else(|| file.metrics_listen.clone()),
+    })
 }
 
 /// `[index]`: the commit policy and writer resources.
@@ -125,6 +204,10 @@ mod tests {
             "security.protocol" = "SASL_SSL"
             [index]
             commit_interval_ms = 500
+            [api]
+            rate_limit_per_second = 5.0
+            tls_cert = "/etc/hoptrail/cert.pem"
+            tls_key = "/etc/hoptrail/key.pem"
             "#,
         )
         .unwrap();
@@ -133,5 +216,18 @@ mod tests {
             writer(&c.index).unwrap().commit_interval,
             Duration::from_millis(500)
         );
+        let api = api(&c.api, ApiFlags::default(), Path::new("/data")).unwrap();
+        assert_eq!(api.rate_limit.per_second, 5.0);
+        assert!(api.tls.is_some());
+        assert_eq!(api.audit_log, Path::new("/data/audit.jsonl"));
+    }
+
+    #[test]
+    fn a_tls_certificate_without_its_key_is_an_error() {
+        let flags = ApiFlags {
+            tls_cert: Some("c.pem".into()),
+            ..ApiFlags::default()
+        };
+        assert!(api(&ApiFileConfig::default(), flags, Path::new("/d")).is_err());
     }
 }

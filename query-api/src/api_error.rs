@@ -1,7 +1,7 @@
 //! The API's one error type. Invariant: a 5xx body reveals nothing of the cause; the cause is
 //! logged instead.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hoptrail_indexer::IndexError;
@@ -18,6 +18,21 @@ pub enum ApiError {
     /// The route exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// No key, or a key that is malformed, unknown, revoked or expired: deliberately one answer.
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    /// A valid key whose role does not cover the route.
+    #[error("this key's role does not allow this route")]
+    Forbidden,
+    /// The key used up its request budget; retry after the duration.
+    #[error("rate limit exceeded; retry later")]
+    RateLimited(std::time::Duration),
+    /// The query string is longer than the API accepts.
+    #[error("query string too long")]
+    UriTooLong,
+    /// A dependency of answering is down (the audit log).
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Our fault; details are in the log only.
     #[error("internal error")]
     Internal(String),
@@ -29,6 +44,11 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -51,6 +71,22 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "request failed");
         }
         let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hoptrail\""),
+                );
+            }
+            ApiError::RateLimited(wait) => {
+                // Whole seconds, rounded up, never 0: a client retrying at once would be refused again.
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            _ => {}
+        }
+        response
     }
 }

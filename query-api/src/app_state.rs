@@ -6,6 +6,8 @@ use std::sync::Arc;
 use hoptrail_indexer::metrics::Metrics;
 use hoptrail_indexer::EventSearcher;
 
+use crate::auth::Auth;
+
 /// Whether the process can do its job, for `/readyz`.
 #[derive(Clone, Default)]
 pub struct Readiness {
@@ -25,6 +27,8 @@ impl Readiness {
 /// Shared handler state.
 #[derive(Clone)]
 pub struct AppState {
+    /// Keys, budgets and the audit log.
+    pub auth: Arc<Auth>,
     /// Committed events.
     pub searcher: EventSearcher,
     /// Process counters.

@@ -166,6 +166,30 @@ pub struct Server {
     child: Child,
     pub base: String,
     client: reqwest::blocking::Client,
+    /// An admin key of tenant `default`, sent with every request of `get` and `get_text`.
+    pub key: String,
+}
+
+/// Creates an API key with the real `hoptrail keys create` and returns the line it printed.
+pub fn create_key(data_dir: &Path, tenant: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+        .args(["keys", "--data-dir", data_dir.to_str().unwrap(), "create"])
+        .args(["--tenant", tenant, "--role", role, "--name", "e2e"])
+        .output()
+        .expect("run hoptrail keys create");
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "keys create prints the key alone: {stdout:?}"
+    );
+    lines[0].to_owned()
 }
 
 pub fn free_port() -> u16 {
@@ -178,6 +202,17 @@ pub fn free_port() -> u16 {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
+        Self::start_with(args, None)
+    }
+
+    /// Starts `hoptrail` with HTTPS: `tls_root` is the PEM certificate clients must trust.
+    pub fn start_with(args: &[&str], tls_root: Option<&[u8]>) -> Server {
+        let data_dir = args
+            .iter()
+            .position(|a| *a == "--data-dir")
+            .map(|i| PathBuf::from(args[i + 1]))
+            .expect("the sandbox always names a data directory");
+        let key = create_key(&data_dir, "default", "admin");
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("hoptrail-e2e-{port}.log"));
@@ -190,13 +225,21 @@ impl Server {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn hoptrail");
+        let mut client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
+        let base = match tls_root {
+            None => format!("http://{listen}"),
+            Some(pem) => {
+                client = client
+                    .use_rustls_tls()
+                    .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+                format!("https://localhost:{port}")
+            }
+        };
         let server = Server {
             child,
-            base: format!("http://{listen}"),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            base,
+            client: client.build().unwrap(),
+            key,
         };
         server.wait_ready(Duration::from_secs(60));
         server
@@ -216,11 +259,16 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .expect("request");
+        self.get_as(Some(&self.key), path)
+    }
+
+    /// A GET with the given key (or none), as JSON when the body is JSON.
+    pub fn get_as(&self, key: Option<&str>, path: &str) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            request = request.bearer_auth(k);
+        }
+        let r = request.send().expect("request");
         let status = r.status().as_u16();
         let text = r.text().expect("body");
         (
@@ -229,10 +277,27 @@ impl Server {
         )
     }
 
+    /// A GET with the given key and extra headers; returns status, headers and body.
+    pub fn get_raw(
+        &self,
+        key: Option<&str>,
+        path: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            request = request.bearer_auth(k);
+        }
+        let r = request.send().expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.text().expect("body"))
+    }
+
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let r = self
             .client
             .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
             .send()
             .expect("request");
         (r.status().as_u16(), r.text().expect("body"))

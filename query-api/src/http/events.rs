@@ -10,11 +10,33 @@ use hoptrail_indexer::{Cursor, EventQuery, MAX_PAGE_LIMIT};
 use serde::Deserialize;
 
 use super::tenant::Tenant;
+use crate::auth::ResultCount;
 use crate::{ApiError, AppState};
 
 /// Longest accepted query string, in bytes.
 const MAX_QUERY_BYTES: usize = 4096;
 const DEFAULT_LIMIT: usize = 50;
+/// Deepest parenthesis nesting in `q`: the query parser recurses per level.
+const MAX_QUERY_NESTING: usize = 16;
+
+/// Deepest parenthesis nesting of a query, ignoring parentheses inside quoted phrases.
+fn nesting_depth(q: &str) -> usize {
+    let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for b in q.bytes() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -59,6 +81,13 @@ async fn search(
         return Err(ApiError::BadRequest(format!(
             "q: longer than {MAX_QUERY_BYTES} bytes"
         )));
+    }
+    if let Some(depth) = p.q.as_deref().map(nesting_depth) {
+        if depth > MAX_QUERY_NESTING {
+            return Err(ApiError::BadRequest(format!(
+                "q: nested deeper than {MAX_QUERY_NESTING} levels"
+            )));
+        }
     }
     let limit = match p.limit.as_deref() {
         None => DEFAULT_LIMIT,
@@ -109,7 +138,11 @@ async fn search(
         Some(c) => body.extend_from_slice(format!("\"{}\"}}", c.encode()).as_bytes()),
         None => body.extend_from_slice(b"null}"),
     }
-    Ok(json_response(body))
+    let mut response = json_response(body);
+    response
+        .extensions_mut()
+        .insert(ResultCount(page.events.len() as u64));
+    Ok(response)
 }
 
 async fn get_event(
@@ -123,7 +156,11 @@ async fn get_event(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     match found {
-        Some(bytes) => Ok(json_response(bytes)),
+        Some(bytes) => {
+            let mut response = json_response(bytes);
+            response.extensions_mut().insert(ResultCount(1));
+            Ok(response)
+        }
         None => Err(ApiError::NotFound(format!("no event {event_id:?}"))),
     }
 }

@@ -16,6 +16,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+pub(crate) fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let consumer = state.readiness.consumer();
     let body = json!({

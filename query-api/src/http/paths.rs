@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::tenant::Tenant;
+use crate::auth::ResultCount;
 use crate::{ApiError, AppState};
 
 /// Deepest delegation nesting a caller may ask for.
@@ -103,7 +104,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn render(path: &Path, format: Format) -> Response {
-    match format {
+    let mut response = match format {
         Format::Json => Json(path_json(path)).into_response(),
         Format::Dot => (
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
@@ -115,7 +116,11 @@ fn render(path: &Path, format: Format) -> Response {
             to_mermaid(path),
         )
             .into_response(),
-    }
+    };
+    response
+        .extensions_mut()
+        .insert(ResultCount(path.hops.len() as u64));
+    response
 }
 
 async fn agent_path(
@@ -241,7 +246,11 @@ async fn credential_path(
 }
 
 fn render_view(body: Value, graph: &Graph, format: Format) -> Response {
-    match format {
+    let count = body
+        .get("agents")
+        .and_then(Value::as_array)
+        .map(|a| a.len() as u64);
+    let mut response = match format {
         Format::Json => Json(body).into_response(),
         Format::Dot => (
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
@@ -253,7 +262,11 @@ fn render_view(body: Value, graph: &Graph, format: Format) -> Response {
             graph.to_mermaid(),
         )
             .into_response(),
+    };
+    if let Some(n) = count {
+        response.extensions_mut().insert(ResultCount(n));
     }
+    response
 }
 
 /// A view's JSON and its diagram.
