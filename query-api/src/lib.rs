@@ -11,6 +11,7 @@ pub mod tls;
 
 pub use api_error::ApiError;
 pub use app_state::{AppState, Readiness};
+pub use http::openapi::document as openapi_document;
 pub use http::router;
 pub use tls::TlsFiles;
 

@@ -8,6 +8,9 @@ use axum::routing::get;
 use axum::Router;
 use hoptrail_indexer::{Cursor, EventQuery, MAX_PAGE_LIMIT};
 use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::openapi::ErrorBody;
 
 use super::tenant::Tenant;
 use crate::auth::ResultCount;
@@ -44,16 +47,30 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/events/{event_id}", get(get_event))
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters of an event search; all optional and combined with AND.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// Query in tantivy syntax over the event fields (`outcome:denied AND zone:external`).
+    #[param(max_length = 4096)]
     q: Option<String>,
+    /// Exact agent id.
     agent: Option<String>,
+    /// Exact session id.
     session: Option<String>,
+    /// Exact system.
     system: Option<String>,
+    /// Earliest event time, RFC 3339.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Latest event time, RFC 3339.
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -71,7 +88,16 @@ fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn search(
+/// Events of the caller's tenant, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(SearchParams),
+    responses(
+        (status = 200, description = "A page of events: `{events, total, next_cursor}`", body = Object),
+        (status = 400, description = "A malformed parameter or query", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 414, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn search(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     params: Result<Query<SearchParams>, QueryRejection>,
@@ -145,7 +171,16 @@ async fn search(
     Ok(response)
 }
 
-async fn get_event(
+/// One event by id.
+#[utoipa::path(get, path = "/v1/events/{event_id}", tag = "events",
+    params(("event_id" = String, Path, description = "The event's id")),
+    responses(
+        (status = 200, description = "The stored event", body = Object),
+        (status = 404, description = "No such event in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn get_event(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(event_id): Path<String>,

@@ -11,7 +11,7 @@ use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
@@ -20,7 +20,17 @@ pub(crate) fn metrics_router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+pub(crate) async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the index is open and the consumer (when configured) runs.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Object), (status = 503, description = "The consumer stopped", body = Object)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let consumer = state.readiness.consumer();
     let body = json!({
         "index": "open",
@@ -35,7 +45,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics (admin keys; or unauthenticated on `--metrics-listen`).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics.render(state.searcher.num_docs());
     (
         [(

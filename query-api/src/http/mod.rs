@@ -2,6 +2,7 @@
 
 mod events;
 mod health;
+pub(crate) mod openapi;
 mod paths;
 mod tenant;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(events::router())
         .merge(paths::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers wrap each route, so the gate sees the matched route template.

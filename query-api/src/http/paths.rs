@@ -14,6 +14,9 @@ use hoptrail_core::path::{
 use hoptrail_core::time::format_rfc3339_us as ts;
 use hoptrail_indexer::{EventSearcher, Window};
 use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::openapi::ErrorBody;
 use serde_json::{json, Value};
 
 use super::tenant::Tenant;
@@ -33,12 +36,22 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/systems/{system}/reach", get(system_reach))
 }
 
-#[derive(Debug, Deserialize)]
+/// Options of every path view.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct PathParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct PathParams {
+    /// Earliest event time, RFC 3339.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Latest event time, RFC 3339.
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// How deep to follow delegations, 0 to 10 (default 5).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 10)]
     max_depth: Option<String>,
+    /// `json` (default), `dot` (Graphviz) or `mermaid`.
+    #[param(value_type = Option<String>, pattern = "^(json|dot|mermaid)$")]
     format: Option<String>,
 }
 
@@ -123,7 +136,17 @@ fn render(path: &Path, format: Format) -> Response {
     response
 }
 
-async fn agent_path(
+/// The agent's lateral path: every hop across systems, delegations nested.
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/path", tag = "paths",
+    params(("agent_id" = String, Path), PathParams),
+    responses(
+        (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "Not in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn agent_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     UrlPath(agent_id): UrlPath<String>,
@@ -136,7 +159,17 @@ async fn agent_path(
     .await
 }
 
-async fn session_path(
+/// One session's path (the agent's path restricted to the session and its delegates).
+#[utoipa::path(get, path = "/v1/sessions/{session_id}/path", tag = "paths",
+    params(("session_id" = String, Path), PathParams),
+    responses(
+        (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "Not in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn session_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     UrlPath(session_id): UrlPath<String>,
@@ -230,7 +263,17 @@ fn delegation_json(d: &Delegation) -> Value {
     v
 }
 
-async fn credential_path(
+/// Where a credential and every token derived from it went, and who presented it.
+#[utoipa::path(get, path = "/v1/credentials/{credential_id}/path", tag = "paths",
+    params(("credential_id" = String, Path), PathParams),
+    responses(
+        (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "Not in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn credential_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     UrlPath(credential_id): UrlPath<String>,
@@ -378,7 +421,17 @@ fn credential_view(
     )))
 }
 
-async fn system_reach(
+/// Which agents reached a system, and by which route.
+#[utoipa::path(get, path = "/v1/systems/{system}/reach", tag = "paths",
+    params(("system" = String, Path), PathParams),
+    responses(
+        (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "Not in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn system_reach(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     UrlPath(system): UrlPath<String>,
