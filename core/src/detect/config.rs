@@ -594,6 +594,36 @@ mod tests {
         assert!(matches!(e, ConfigError::OutOfRange { min: 2, .. }), "{e}");
     }
 
+    #[derive(Deserialize)]
+    struct File {
+        detect: DetectConfig,
+    }
+
+    #[test]
+    fn the_documented_toml_parses_into_the_documented_settings() {
+        let f: File = toml::from_str(
+            r#"
+            [detect]
+            lateness_ms = 600000
+            state_ttl_ms = 86400000
+
+            [detect.rules."blast_radius.fanout"]
+            enabled = true
+            severity = "high"
+            min_systems = 8
+            window_ms = 600000
+
+            [detect.rules."delegation.cycle"]
+            enabled = false
+            "#,
+        )
+        .unwrap();
+        let s = f.detect.validate().unwrap();
+        assert_eq!(s.rule(RuleId::Fanout).severity, Severity::High);
+        assert!(!s.rule(RuleId::DelegationCycle).enabled);
+        assert_eq!(s.thresholds.fanout_min_systems, 8);
+    }
+
     #[test]
     fn unknown_keys_are_refused_by_serde() {
         let json = r#"{"lateness_ms": 1, "rules": {"credential.shared": {"typo": 1}}}"#;

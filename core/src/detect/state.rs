@@ -501,9 +501,24 @@ impl TenantState {
                         (l.user.time_us, &*l.user.event_id) < (t, e.event_id.as_str())
                     });
                     if newer {
-                        c.last_use = Some(LastUse {
-                            user: user(ev, workload),
-                        });
+                        match &mut c.last_use {
+                            // In-order streams advance this on nearly every use: keep the
+                            // names already held instead of allocating them again.
+                            Some(l) => {
+                                let u = &mut l.user;
+                                reuse(&mut u.agent, &e.agent.id);
+                                reuse_opt(&mut u.workload, workload);
+                                reuse(&mut u.session, &e.session_id);
+                                reuse_opt(&mut u.system, e.system());
+                                u.time_us = t;
+                                u.event_id = ev.id();
+                            }
+                            None => {
+                                c.last_use = Some(LastUse {
+                                    user: user(ev, workload),
+                                })
+                            }
+                        }
                         ch.use_advanced = true;
                     }
                 }
@@ -550,6 +565,28 @@ impl TenantState {
             a.facts.last_seen_us >= ttl_cut || !a.sessions.is_empty()
         });
         self.next_sweep_us = wm + SWEEP_EVERY_US;
+    }
+}
+
+/// Sets `slot` to `value`, allocating only when it differs.
+pub(super) fn reuse(slot: &mut Name, value: &str) {
+    if &**slot != value {
+        *slot = value.into();
+    }
+}
+
+/// [`reuse`] for optional names.
+pub(super) fn reuse_opt(slot: &mut Option<Name>, value: Option<&str>) {
+    if slot.as_deref() != value {
+        *slot = value.map(Name::from);
+    }
+}
+
+/// A shared name for `value`: a clone of `recent` when equal, else a new allocation.
+pub(super) fn share(recent: Option<&Name>, value: &str) -> Name {
+    match recent {
+        Some(r) if &**r == value => r.clone(),
+        _ => value.into(),
     }
 }
 

@@ -4,13 +4,11 @@
 //! judged over sorted, de-duplicated time lists, re-checked from both sides (a late refusal
 //! re-checks the successes after it), so any arrival order reaches it.
 
+use super::when;
 use crate::detect::alert::NodeKind;
 use crate::detect::rule_id::RuleId;
-use crate::detect::state::{insert_sorted, AgentFacts, Ev, SessionState, Sink};
+use crate::detect::state::{insert_sorted, share, AgentFacts, Ev, SessionState, Sink};
 use crate::event::{EventBody, Outcome, TokenAction};
-use crate::path::Name;
-
-use super::when;
 
 pub(in crate::detect) fn observe(
     facts: &AgentFacts,
@@ -35,7 +33,15 @@ pub(in crate::detect) fn observe(
         EventBody::TokenUse(u) if u.action == TokenAction::Presented => false,
         _ => return,
     };
-    let system = || Name::from(e.system().unwrap_or_default());
+    let sys = e.system().unwrap_or_default();
+    // Consecutive calls mostly hit one system: share the name of the latest entry.
+    let recent = if denied {
+        sess.denied.last()
+    } else {
+        sess.successes.last()
+    }
+    .map(|(_, n)| n.clone());
+    let system = || share(recent.as_ref(), sys);
     let w = cfg.burst_window_us;
     let success = if denied {
         if insert_sorted(&mut sess.denied, t, ev, system).is_none() {
@@ -56,7 +62,7 @@ pub(in crate::detect) fn observe(
     let Some(si) = success else { return };
     let (ok, ok_system) = &sess.successes[si];
     let refused = window(&sess.denied, ok.time_us, w);
-    let fired = sink.fire(
+    sink.fire(
         RuleId::DeniedBurst,
         &[&e.agent.id, &e.session_id],
         ok.time_us,
@@ -96,11 +102,10 @@ pub(in crate::detect) fn observe(
             );
         },
     );
-    if fired {
-        sess.burst_done = true;
-        sess.denied = Vec::new();
-        sess.successes = Vec::new();
-    }
+    // Raised now or before (same id): either way this session is done.
+    sess.burst_done = true;
+    sess.denied = Vec::new();
+    sess.successes = Vec::new();
 }
 
 /// The refusals in `[at - w, at)`.

@@ -118,7 +118,7 @@ pub(in crate::detect) fn observe(
         hits.push((ts, sys, &stamp.event_id));
     }
     let e = ev.e;
-    let fired = sink.fire(RuleId::Fanout, &[&e.agent.id, &e.session_id], to_us, |a| {
+    sink.fire(RuleId::Fanout, &[&e.agent.id, &e.session_id], to_us, |a| {
         a.agent_id = e.agent.id.clone();
         a.agent_name = facts.name.as_deref().map(str::to_owned);
         a.workload = sess.workload.as_deref().map(str::to_owned);
@@ -156,10 +156,9 @@ pub(in crate::detect) fn observe(
             a.systems.join(", ")
         );
     });
-    if fired {
-        sess.fanout_done = true;
-        sess.fanout = Default::default();
-    }
+    // Raised now or before (same id): either way this session is done.
+    sess.fanout_done = true;
+    sess.fanout = Default::default();
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::detect::alert::NodeKind;
 use crate::detect::rule_id::RuleId;
-use crate::detect::state::{AgentFacts, Ev, Read, Sink, MAX_READS};
+use crate::detect::state::{share, AgentFacts, Ev, Read, Sink, MAX_READS};
 use crate::event::{EventBody, Outcome};
 
 use super::when;
@@ -27,12 +27,14 @@ pub(in crate::detect) fn observe(facts: &mut AgentFacts, ev: &Ev, sink: &mut Sin
         Some(INTERNAL) => {
             let read = matches!(&ev.e.body, EventBody::ToolUse(u) if u.outcome == Outcome::Success);
             if read && !facts.reads.iter().any(|r| *r.event_id == *ev.e.event_id) {
-                facts.reads.push(Read {
+                let last = facts.reads.last();
+                let read = Read {
                     time_us: t,
-                    system: system.into(),
+                    system: share(last.map(|r| &r.system), system),
                     event_id: ev.id(),
-                    session: ev.e.session_id.as_str().into(),
-                });
+                    session: share(last.map(|r| &r.session), &ev.e.session_id),
+                };
+                facts.reads.push(read);
                 if facts.reads.len() > MAX_READS {
                     // Keep the newest: the hop that escalates is most likely still to come.
                     let oldest = (0..facts.reads.len())
