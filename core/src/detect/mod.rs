@@ -55,6 +55,9 @@
 //!
 //! Eviction runs once per minute of event time. Events older than the watermark minus a rule's
 //! window are too late for that rule and ignored by it; the long-lived facts still take them.
+//! Since time comes only from events, one event stamped far in the future advances its tenant's
+//! watermark and ages out that tenant's state; the decoder's bounds on `time` are the guard,
+//! and other tenants are unaffected.
 //!
 //! # Restart
 //! Re-feed the stored events of the last [`DetectSettings::replay_horizon`] in time order into

@@ -26,7 +26,11 @@ pub(in crate::detect) fn observe(facts: &mut AgentFacts, ev: &Ev, sink: &mut Sin
     match ev.e.zone() {
         Some(INTERNAL) => {
             let read = matches!(&ev.e.body, EventBody::ToolUse(u) if u.outcome == Outcome::Success);
-            if read && !facts.reads.iter().any(|r| *r.event_id == *ev.e.event_id) {
+            let seen = facts
+                .reads
+                .iter()
+                .any(|r| r.time_us == t && *r.event_id == *ev.e.event_id);
+            if read && !seen {
                 let last = facts.reads.last();
                 let read = Read {
                     time_us: t,
