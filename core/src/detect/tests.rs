@@ -16,6 +16,16 @@ const TOKENS: [&str; 3] = ["t0", "t1", "t2"];
 
 /// Small thresholds so that random sets of a few dozen events trip every rule now and then.
 fn eager() -> DetectSettings {
+    eager_with(None)
+}
+
+/// [`eager`] with every window and grace at `window_ms`: shorter than the events' spread, so
+/// window boundaries (thinning, sliding, too-old reads) are exercised too.
+fn tight(window_ms: u64) -> DetectSettings {
+    eager_with(Some(window_ms))
+}
+
+fn eager_with(window_ms: Option<u64>) -> DetectSettings {
     let mut rules = std::collections::BTreeMap::new();
     let mut set = |id: &str, rc: RuleConfig| {
         rules.insert(id.to_owned(), rc);
@@ -24,6 +34,7 @@ fn eager() -> DetectSettings {
         "blast_radius.fanout",
         RuleConfig {
             min_systems: Some(3),
+            window_ms,
             ..Default::default()
         },
     );
@@ -31,9 +42,33 @@ fn eager() -> DetectSettings {
         "probe.denied_burst",
         RuleConfig {
             min_denied: Some(2),
+            window_ms,
             ..Default::default()
         },
     );
+    if let Some(w) = window_ms {
+        set(
+            "boundary.first_external",
+            RuleConfig {
+                window_ms: Some(w),
+                ..Default::default()
+            },
+        );
+        for id in [
+            "scope.undeclared_tool",
+            "scope.undeclared_system",
+            "credential.after_expiry",
+            "credential.after_revocation",
+        ] {
+            set(
+                id,
+                RuleConfig {
+                    grace_ms: Some(w / 2),
+                    ..Default::default()
+                },
+            );
+        }
+    }
     set(
         "delegation.depth",
         RuleConfig {
@@ -139,12 +174,14 @@ proptest! {
     ) {
         let ordered = in_time_order(&events);
         let shuffled: Vec<Event> = perm.iter().map(|&i| events[i].clone()).collect();
-        let a = run_with(eager(), &ordered);
-        let b = run_with(eager(), &shuffled);
-        prop_assert_eq!(ids(&a), ids(&b));
-        // An id is raised at most once per run.
-        prop_assert_eq!(ids(&a).len(), a.len());
-        prop_assert_eq!(ids(&b).len(), b.len());
+        for settings in [eager(), tight(60_000), tight(7_000)] {
+            let a = run_with(settings.clone(), &ordered);
+            let b = run_with(settings, &shuffled);
+            prop_assert_eq!(ids(&a), ids(&b));
+            // An id is raised at most once per run.
+            prop_assert_eq!(ids(&a).len(), a.len());
+            prop_assert_eq!(ids(&b).len(), b.len());
+        }
     }
 
     #[test]
@@ -161,10 +198,12 @@ proptest! {
             doubled.insert(at, ordered[i].clone());
         }
         doubled.extend(ordered.iter().cloned());
-        let a = run_with(eager(), &ordered);
-        let b = run_with(eager(), &doubled);
-        prop_assert_eq!(ids(&a), ids(&b));
-        prop_assert_eq!(a.len(), b.len());
+        for settings in [eager(), tight(30_000)] {
+            let a = run_with(settings.clone(), &ordered);
+            let b = run_with(settings, &doubled);
+            prop_assert_eq!(ids(&a), ids(&b));
+            prop_assert_eq!(a.len(), b.len());
+        }
     }
 
     #[test]
