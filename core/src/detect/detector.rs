@@ -16,8 +16,8 @@ use crate::path::Name;
 /// Runs the detection rules over a stream of accepted events.
 ///
 /// Feed events with [`Detector::observe`] in arrival order; alerts come out as soon as their
-/// evidence is complete, except the scope rules', which wait until the lateness has passed the
-/// use they judge (see the module documentation).
+/// evidence is complete, except those of the scope rules and `credential.foreign_presenter`,
+/// which wait until the lateness has passed the use they judge (see the module documentation).
 #[derive(Debug)]
 pub struct Detector {
     settings: DetectSettings,
@@ -83,7 +83,9 @@ impl Detector {
         }
 
         if let Some((cred, ch)) = st.record_credentials(cfg, &ev) {
-            rules::foreign_presenter::check(st, &mut sink, &cred, ch);
+            let watermark = st.watermark(cfg);
+            let deferred = rules::foreign_presenter::check(st, &mut sink, &cred, ch, watermark);
+            st.due.extend(deferred);
             rules::after_expiry::check(st, &mut sink, &cred, ch);
             rules::after_revocation::check(st, &mut sink, &cred, ch);
             rules::shared::check(st, &mut sink, &cred, ch);

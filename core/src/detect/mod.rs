@@ -31,11 +31,13 @@
 //! is remembered (for the state TTL) and never raised again, so evidence arriving later does not
 //! produce a second alert.
 //!
-//! The scope rules are the one non-monotone case (a later event may declare the tool), so their
-//! verdict on a session's earliest use of an item waits until the watermark (newest event time
-//! of the tenant − lateness) passes that use + grace, when every event it depends on has
-//! arrived; see `scope.rs`. [`Detector::flush`] takes the waiting verdicts at the end of a
-//! finite input.
+//! Two conditions are not monotone: the scope rules (a later event may declare the tool) and
+//! the token-exchange exemption of `credential.foreign_presenter` (a later event may name the
+//! presenter as the exchange's actor). Their verdict on the earliest use waits until the
+//! watermark (newest event time of the tenant − lateness) passes that use (+ grace for scope),
+//! when every event it depends on has arrived, and only counts declarations and exchanges dated
+//! no later than that; see `scope.rs` and `rules/foreign_presenter.rs`. [`Detector::flush`]
+//! takes the waiting verdicts at the end of a finite input.
 //!
 //! Observing an event twice is a no-op: every fact merge is idempotent and time lists are
 //! de-duplicated by `(time, event id)`. No table of seen event ids is kept, which would cost

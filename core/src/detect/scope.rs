@@ -12,9 +12,9 @@ use std::cmp::Reverse;
 
 use super::alert::NodeKind;
 use super::rule_id::RuleId;
-use super::rules::{agent_name, when};
+use super::rules::{agent_name, foreign_presenter, when};
 use super::state::{
-    Declared, Ev, ScopeKind, SessionState, Sink, TenantState, Verdict, MAX_SCOPE_ITEMS,
+    Declared, DueKind, Ev, SessionState, Sink, TenantState, Verdict, MAX_SCOPE_ITEMS,
 };
 use crate::path::Name;
 
@@ -48,15 +48,16 @@ pub(super) fn judge(
     st_due: &mut std::collections::BinaryHeap<super::state::Due>,
     agent: &Name,
     sess: &mut SessionState,
-    kind: ScopeKind,
+    kind: DueKind,
     item: &str,
     ev: &Ev,
     grace_us: i64,
 ) {
     let t = ev.t();
     let (declared, verdicts) = match kind {
-        ScopeKind::Tool => (&sess.tools, &mut sess.tool_verdicts),
-        ScopeKind::System => (&sess.systems, &mut sess.system_verdicts),
+        DueKind::Tool => (&sess.tools, &mut sess.tool_verdicts),
+        DueKind::System => (&sess.systems, &mut sess.system_verdicts),
+        DueKind::Presenter => return,
     };
     if declared
         .items
@@ -110,8 +111,11 @@ pub(super) fn decide_due(st: &mut TenantState, sink: &mut Sink, until: i64) {
         if *deadline >= until {
             break;
         }
-        let Reverse((deadline, kind, agent, session, item)) = st.due.pop().expect("peeked");
-        decide(st, sink, deadline, kind, &agent, &session, &item);
+        let Reverse((deadline, kind, a, b, c)) = st.due.pop().expect("peeked");
+        match kind {
+            DueKind::Presenter => foreign_presenter::decide(st, sink, &a, &b, &c),
+            DueKind::Tool | DueKind::System => decide(st, sink, deadline, kind, &a, &b, &c),
+        }
     }
 }
 
@@ -119,14 +123,15 @@ fn decide(
     st: &mut TenantState,
     sink: &mut Sink,
     deadline: i64,
-    kind: ScopeKind,
+    kind: DueKind,
     agent: &Name,
     session: &Name,
     item: &Name,
 ) {
     let grace = match kind {
-        ScopeKind::Tool => sink.cfg.tool_grace_us,
-        ScopeKind::System => sink.cfg.system_grace_us,
+        DueKind::Tool => sink.cfg.tool_grace_us,
+        DueKind::System => sink.cfg.system_grace_us,
+        DueKind::Presenter => return,
     };
     let name = agent_name(st, agent);
     let Some(sess) = st
@@ -137,18 +142,19 @@ fn decide(
         return;
     };
     let (declared, verdicts, rule, what) = match kind {
-        ScopeKind::Tool => (
+        DueKind::Tool => (
             &sess.tools,
             &mut sess.tool_verdicts,
             RuleId::UndeclaredTool,
             "tool",
         ),
-        ScopeKind::System => (
+        DueKind::System => (
             &sess.systems,
             &mut sess.system_verdicts,
             RuleId::UndeclaredSystem,
             "system",
         ),
+        DueKind::Presenter => return,
     };
     let Some(Verdict::Pending {
         time_us,

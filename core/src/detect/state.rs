@@ -274,6 +274,9 @@ pub(super) struct CredentialState {
     pub revoked: Option<Stamp>,
     pub parents: Vec<Name>,
     pub children: Vec<Name>,
+    /// Delegates a token exchange issued this token to: `(agent, earliest exchange)`.
+    pub actors: Vec<(Name, i64)>,
+    /// Earliest use per (agent, workload).
     pub users: Vec<User>,
     pub last_use: Option<LastUse>,
 }
@@ -379,15 +382,19 @@ pub(super) struct AgentState {
     pub sessions: HashMap<Name, SessionState>,
 }
 
-/// Which scope list a verdict is about.
+/// What a deferred verdict is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum ScopeKind {
+pub(super) enum DueKind {
+    /// `scope.undeclared_tool`: (agent, session, tool).
     Tool,
+    /// `scope.undeclared_system`: (agent, session, system).
     System,
+    /// `credential.foreign_presenter`: (credential, workload, agent).
+    Presenter,
 }
 
-/// A verdict that falls due at `deadline_us`.
-pub(super) type Due = Reverse<(i64, ScopeKind, Name, Name, Name)>;
+/// A verdict that falls due at a deadline (event time): `(deadline, kind, three names)`.
+pub(super) type Due = Reverse<(i64, DueKind, Name, Name, Name)>;
 
 /// Everything one tenant's detection remembers.
 #[derive(Debug, Default)]
@@ -472,6 +479,16 @@ impl TenantState {
                         ch.expiry_lowered = true;
                     }
                 }
+                if let (true, TokenAction::Exchanged, Some(actor)) =
+                    (want_subjects, tu.action, tu.actor.as_ref())
+                {
+                    let full = c.actors.len() >= MAX_USERS;
+                    match c.actors.iter_mut().find(|(a, _)| **a == *actor.agent_id) {
+                        Some((_, at)) => *at = (*at).min(t),
+                        None if !full => c.actors.push((actor.agent_id.as_str().into(), t)),
+                        None => {}
+                    }
+                }
                 if want_revocation && tu.action == TokenAction::Revoked {
                     ch.revoked = Stamp::keep_min(&mut c.revoked, t, ev);
                 }
@@ -487,14 +504,27 @@ impl TenantState {
                 }
             }
             if let Some((_, workload, ok)) = ev.credential_use() {
-                if want_users
-                    && c.users.len() < MAX_USERS
-                    && !c.users.iter().any(|u| {
-                        &*u.agent == e.agent.id.as_str() && u.workload.as_deref() == workload
-                    })
-                {
-                    c.users.push(user(ev, workload));
-                    ch.user_added = true;
+                if want_users {
+                    let full = c.users.len() >= MAX_USERS;
+                    let known = c
+                        .users
+                        .iter_mut()
+                        .find(|u| *u.agent == *e.agent.id && u.workload.as_deref() == workload);
+                    match known {
+                        // The earliest use is the one judged: a minimum, whatever the order.
+                        Some(u) if (t, e.event_id.as_str()) < (u.time_us, &*u.event_id) => {
+                            reuse(&mut u.session, &e.session_id);
+                            reuse_opt(&mut u.system, e.system());
+                            u.time_us = t;
+                            u.event_id = ev.id();
+                        }
+                        Some(_) => {}
+                        None if !full => {
+                            c.users.push(user(ev, workload));
+                            ch.user_added = true;
+                        }
+                        None => {}
+                    }
                 }
                 if want_last_use && ok {
                     let newer = c.last_use.as_ref().is_none_or(|l| {

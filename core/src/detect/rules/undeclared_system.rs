@@ -3,7 +3,7 @@
 //! rule is in `detect/scope.rs`.
 
 use crate::detect::scope;
-use crate::detect::state::{Cfg, Due, Ev, ScopeKind, SessionState};
+use crate::detect::state::{Cfg, Due, DueKind, Ev, SessionState};
 use crate::detect::RuleId;
 use crate::path::Name;
 
@@ -22,7 +22,7 @@ pub(in crate::detect) fn observe(
             due,
             agent,
             sess,
-            ScopeKind::System,
+            DueKind::System,
             system,
             ev,
             cfg.system_grace_us,

@@ -2,7 +2,7 @@
 //! Keyed by tenant + agent + session + tool; the verdict rule is in `detect/scope.rs`.
 
 use crate::detect::scope;
-use crate::detect::state::{Cfg, Due, Ev, ScopeKind, SessionState};
+use crate::detect::state::{Cfg, Due, DueKind, Ev, SessionState};
 use crate::detect::RuleId;
 use crate::event::EventBody;
 use crate::path::Name;
@@ -22,7 +22,7 @@ pub(in crate::detect) fn observe(
             due,
             agent,
             sess,
-            ScopeKind::Tool,
+            DueKind::Tool,
             &t.tool.name,
             ev,
             cfg.tool_grace_us,
