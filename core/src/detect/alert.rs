@@ -14,9 +14,13 @@ const ALERT_ID_DOMAIN: &[u8] = b"hoptrail.alert.v1";
 /// SHA-256 over length-prefixed parts (so no choice of names can make two keys collide by
 /// concatenation).
 pub fn alert_id(rule: RuleId, tenant: &str, key: &[&str]) -> String {
-    let digest = alert_digest(rule, tenant, key);
+    hex(&alert_digest(rule, tenant, key))
+}
+
+/// Lowercase hex of a digest.
+pub(super) fn hex(digest: &[u8; 32]) -> String {
     let mut out = String::with_capacity(64);
-    for b in digest {
+    for &b in digest {
         out.push(char::from(HEX[(b >> 4) as usize]));
         out.push(char::from(HEX[(b & 0xf) as usize]));
     }

@@ -199,7 +199,7 @@ impl Sink<'_> {
         }
         self.fired.insert(short, time_us);
         let mut a = Alert {
-            id: super::alert::alert_id(rule, self.tenant, key),
+            id: super::alert::hex(&digest),
             rule,
             severity: self.cfg.rules[rule.index()].severity,
             time_us,
