@@ -1,8 +1,9 @@
-//! hoptrail's pure logic: the event model every other crate shares, and (in later modules) hop
-//! stitching and detection rules. This crate performs no I/O, spawns nothing and never reads a
+//! hoptrail's pure logic: the event model every other crate shares, hop stitching and the
+//! detection rules. This crate performs no I/O, spawns nothing and never reads a
 //! clock: time always arrives as an argument, so everything here can be tested exhaustively.
 #![warn(missing_docs)]
 
+pub mod detect;
 pub mod event;
 pub mod path;
 pub mod time;
