@@ -19,6 +19,8 @@ use crate::{ApiError, AppState};
 /// Longest accepted query string, in bytes.
 const MAX_QUERY_BYTES: usize = 4096;
 const DEFAULT_LIMIT: usize = 50;
+/// Largest time bound, in microseconds either side of the epoch, that the index can represent.
+const MAX_BOUND_US: i64 = i64::MAX / 1000;
 /// Deepest parenthesis nesting in `q`: the query parser recurses per level.
 const MAX_QUERY_NESTING: usize = 16;
 
@@ -78,7 +80,9 @@ pub(crate) fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>,
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.timestamp_micros())
+                // The index keeps nanoseconds in an i64 (years 1677 to 2262): every stored event
+                // lies inside, so clamping a bound changes no answer and cannot overflow.
+                .map(|t| t.timestamp_micros().clamp(-MAX_BOUND_US, MAX_BOUND_US))
                 .map_err(|_| ApiError::BadRequest(format!("{name}: not RFC 3339")))
         })
         .transpose()
@@ -173,7 +177,7 @@ pub(crate) async fn search(
 
 /// One event by id.
 #[utoipa::path(get, path = "/v1/events/{event_id}", tag = "events",
-    params(("event_id" = String, Path, description = "The event's id")),
+    params(("event_id" = String, Path, description = "The event's id", example = "demo-0008")),
     responses(
         (status = 200, description = "The stored event", body = Object),
         (status = 404, description = "No such event in the caller's tenant", body = ErrorBody),

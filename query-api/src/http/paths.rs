@@ -138,7 +138,7 @@ fn render(path: &Path, format: Format) -> Response {
 
 /// The agent's lateral path: every hop across systems, delegations nested.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/path", tag = "paths",
-    params(("agent_id" = String, Path), PathParams),
+    params(("agent_id" = String, Path, example = "agent:triage-bot"), PathParams),
     responses(
         (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
         (status = 400, body = ErrorBody),
@@ -161,7 +161,7 @@ pub(crate) async fn agent_path(
 
 /// One session's path (the agent's path restricted to the session and its delegates).
 #[utoipa::path(get, path = "/v1/sessions/{session_id}/path", tag = "paths",
-    params(("session_id" = String, Path), PathParams),
+    params(("session_id" = String, Path, example = "sess-reporter-0042"), PathParams),
     responses(
         (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
         (status = 400, body = ErrorBody),
@@ -265,7 +265,7 @@ fn delegation_json(d: &Delegation) -> Value {
 
 /// Where a credential and every token derived from it went, and who presented it.
 #[utoipa::path(get, path = "/v1/credentials/{credential_id}/path", tag = "paths",
-    params(("credential_id" = String, Path), PathParams),
+    params(("credential_id" = String, Path, example = "tok-reporter-9"), PathParams),
     responses(
         (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
         (status = 400, body = ErrorBody),
@@ -423,7 +423,7 @@ fn credential_view(
 
 /// Which agents reached a system, and by which route.
 #[utoipa::path(get, path = "/v1/systems/{system}/reach", tag = "paths",
-    params(("system" = String, Path), PathParams),
+    params(("system" = String, Path, example = "api.notion.com"), PathParams),
     responses(
         (status = 200, description = "JSON (or DOT / Mermaid text with `format`)", body = Object),
         (status = 400, body = ErrorBody),
