@@ -88,6 +88,7 @@ pub async fn serve(
     };
     let state = AppState {
         auth,
+        replay_max_gap: api.replay_max_gap,
         searcher: index.searcher(),
         metrics,
         readiness,

@@ -4,6 +4,7 @@ mod cmd_audit;
 mod cmd_demo;
 mod cmd_ingest;
 mod cmd_keys;
+mod cmd_replay;
 mod cmd_send;
 mod cmd_serve;
 mod settings;
@@ -79,6 +80,31 @@ enum Command {
         index: IndexArgs,
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Replay a session as a terminal timeline: time, system, tool, outcome, hops and alerts,
+    /// in colour on a terminal (NO_COLOR turns it off).
+    Replay {
+        /// The session id.
+        session: String,
+        /// Base URL of a running `hoptrail serve`.
+        #[arg(long, env = "HOPTRAIL_SERVER", default_value = "http://127.0.0.1:7700")]
+        server: String,
+        /// API key with the analyst or admin role (prefer the environment variable: a flag is
+        /// visible to other users of the machine).
+        #[arg(long, env = "HOPTRAIL_KEY", hide_env_values = true)]
+        key: String,
+        /// Watch it unfold at this multiple of the original pace (gaps capped by the server).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Resume after this event id.
+        #[arg(long)]
+        from_event: Option<String>,
+        /// Trust this PEM certificate (a server with a private CA or self-signed certificate).
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+        /// Colour: always or never [default: when stdout is a terminal].
+        #[arg(long, value_parser = ["always", "never"])]
+        color: Option<String>,
     },
     /// Check the API's audit log.
     Audit {
@@ -204,6 +230,23 @@ fn main() -> ExitCode {
                 KeysCommand::Revoke { id } => cmd_keys::revoke(&dir, &id),
             })
         }
+        Command::Replay {
+            session,
+            server,
+            key,
+            speed,
+            from_event,
+            ca_cert,
+            color,
+        } => cmd_replay::run(cmd_replay::ReplayArgs {
+            session,
+            server,
+            key,
+            speed,
+            from_event,
+            ca_cert,
+            colour: color.map(|c| c == "always"),
+        }),
         Command::Audit {
             command: AuditCommand::Verify { file },
         } => cmd_audit::verify(&file),

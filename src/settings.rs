@@ -50,6 +50,8 @@ pub struct ApiFileConfig {
     pub tls_key: Option<PathBuf>,
     /// Also serve `/metrics` without a key on this address (keep it on a private interface).
     pub metrics_listen: Option<String>,
+    /// Longest pause between two events of a paced replay (`?speed=`), default 5000.
+    pub replay_max_gap_ms: Option<u64>,
 }
 
 /// The validated `[api]` section, with flags applied.
@@ -65,6 +67,8 @@ pub struct ApiSettings {
     pub tls: Option<TlsFiles>,
     /// Unauthenticated metrics listener, when configured.
     pub metrics_listen: Option<String>,
+    /// Cap on the pauses of a paced replay.
+    pub replay_max_gap: Duration,
 }
 
 /// Flags of `serve` that override `[api]`.
@@ -105,6 +109,7 @@ pub fn api(file: &ApiFileConfig, flags: ApiFlags, data_dir: &Path) -> Result<Api
         rate_limit,
         tls,
         metrics_listen: flags.metrics_listen.or_else(|| file.metrics_listen.clone()),
+        replay_max_gap: Duration::from_millis(file.replay_max_gap_ms.unwrap_or(5000)),
     })
 }
 

@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/sessions/acme-session/path", "analyst"),
     ("/v1/credentials/acme-token/path", "analyst"),
     ("/v1/systems/jira.corp/reach", "analyst"),
+    ("/v1/sessions/acme-session/replay", "analyst"),
     ("/metrics", "admin"),
 ];
 

@@ -10,6 +10,7 @@ mod event_searcher;
 mod event_writer;
 pub mod metrics;
 mod path_reader;
+mod session_replay;
 
 pub use checkpoint::{Checkpoint, CommitPayload};
 pub use error::{IndexError, Result};
@@ -20,6 +21,7 @@ pub use event_writer::{
     build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig,
 };
 pub use path_reader::Window;
+pub use session_replay::{HopMark, ReplayStep, SessionReplay};
 
 #[cfg(test)]
 mod tests;

@@ -173,6 +173,60 @@ impl EventSearcher {
         values: &[V],
         window: Window,
     ) -> Result<Vec<PathEvent>> {
+        let (searcher, per_segment) = self.matching_docs(tenant, field, values, window)?;
+        let f = self.fields();
+        let mut out = Vec::new();
+        for (ordinal, docs) in per_segment {
+            let columns = self.columns.get(f, searcher.segment_reader(ordinal))?;
+            read_segment(&columns, &docs, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Like `path_events`, each with its stored event (the JSON the API returns).
+    pub(crate) fn path_events_with_stored<V: AsRef<str>>(
+        &self,
+        tenant: &str,
+        field: Field,
+        values: &[V],
+        window: Window,
+    ) -> Result<Vec<(PathEvent, Vec<u8>)>> {
+        let (searcher, per_segment) = self.matching_docs(tenant, field, values, window)?;
+        let f = self.fields();
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        for (ordinal, docs) in per_segment {
+            let segment = searcher.segment_reader(ordinal);
+            let columns = self.columns.get(f, segment)?;
+            events.clear();
+            read_segment(&columns, &docs, &mut events)?;
+            // Docs ascend within a segment, so a small block cache reads each block once.
+            let store = segment
+                .get_store_reader(8)
+                .map_err(tantivy::TantivyError::from)?;
+            out.reserve(docs.len());
+            for (event, &doc) in events.drain(..).zip(&docs) {
+                let stored: tantivy::TantivyDocument = store.get(doc)?;
+                let bytes = stored
+                    .get_first(f.stored)
+                    .and_then(|v| tantivy::schema::Value::as_bytes(&v))
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                out.push((event, bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The documents of the tenant where `field` is one of `values`, within `window`, per segment
+    /// in doc order, with the searcher they belong to.
+    fn matching_docs<V: AsRef<str>>(
+        &self,
+        tenant: &str,
+        field: Field,
+        values: &[V],
+        window: Window,
+    ) -> Result<(tantivy::Searcher, DocsPerSegment)> {
         let searcher = self.reader_searcher();
         // Values no segment knows cost a scorer each in a query of thousands of clauses; a term
         // dictionary probe is far cheaper.
@@ -193,7 +247,7 @@ impl EventSearcher {
             }
         }
         if present.is_empty() {
-            return Ok(Vec::new());
+            return Ok((searcher, Vec::new()));
         }
         let values = &present;
         let f = self.fields();
@@ -215,14 +269,12 @@ impl EventSearcher {
             .map(|s| s.segment_id())
             .collect();
         self.columns.retain(&live);
-        let mut out = Vec::new();
-        for (ordinal, docs) in per_segment {
-            let columns = self.columns.get(f, searcher.segment_reader(ordinal))?;
-            read_segment(&columns, &docs, &mut out)?;
-        }
-        Ok(out)
+        Ok((searcher, per_segment))
     }
 }
+
+/// Matching doc ids, per segment, in doc order.
+type DocsPerSegment = Vec<(SegmentOrdinal, Vec<DocId>)>;
 
 fn session_key(e: &PathEvent) -> SessionKey {
     (e.agent_id.clone(), e.session_id.clone())

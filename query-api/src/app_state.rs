@@ -35,4 +35,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Readiness inputs.
     pub readiness: Readiness,
+    /// Longest pause between two events of a paced replay.
+    pub replay_max_gap: std::time::Duration,
 }

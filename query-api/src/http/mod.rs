@@ -4,6 +4,7 @@ mod events;
 mod health;
 pub(crate) mod openapi;
 mod paths;
+mod replay;
 mod tenant;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(paths::router())
         .merge(openapi::router())
+        .merge(replay::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers wrap each route, so the gate sees the matched route template.

@@ -1,0 +1,234 @@
+//! `GET /v1/sessions/{session_id}/replay`: a session's events in path order, as NDJSON at once or
+//! as Server-Sent Events paced like the original. Invariant: both forms carry the same lines in
+//! the same order; pacing changes only when a line is sent.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, StreamExt};
+use hoptrail_core::time::format_rfc3339_us;
+use hoptrail_indexer::{ReplayStep, SessionReplay};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::openapi::ErrorBody;
+use super::tenant::Tenant;
+use crate::auth::ResultCount;
+use crate::{ApiError, AppState};
+
+/// Most events one replay returns; `from_event` continues past them.
+pub const MAX_REPLAY_EVENTS: usize = 200_000;
+/// Lines per chunk of the NDJSON body: big enough to amortize the write, small enough to start
+/// the answer at once.
+const LINES_PER_CHUNK: usize = 512;
+const MAX_SPEED: f64 = 1_000_000.0;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/v1/sessions/{session_id}/replay", get(replay))
+}
+
+/// How to replay.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReplayParams {
+    /// Resume after this event (the id of the last line received). With SSE, the
+    /// `Last-Event-ID` header does the same.
+    from_event: Option<String>,
+    /// Stream as Server-Sent Events at this multiple of the original pace (2 = twice as fast);
+    /// gaps are capped (`[api] replay_max_gap_ms`, default 5 s). Without it: NDJSON at once.
+    #[param(value_type = Option<f64>, minimum = 0.001, maximum = 1000000)]
+    speed: Option<String>,
+}
+
+/// Where an event moved the agent, as the replay line shows it.
+#[derive(Serialize)]
+struct HopJson<'a> {
+    index: usize,
+    from: &'a str,
+    to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zone: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LineHead<'a> {
+    seq: usize,
+    event_id: &'a str,
+    time: String,
+    hop: Option<HopJson<'a>>,
+    alerts: &'a [serde_json::Value],
+}
+
+/// Writes one replay line (no newline): the head, then the stored event spliced in unparsed.
+fn write_line(out: &mut Vec<u8>, seq: usize, step: &ReplayStep, alerts: &[serde_json::Value]) {
+    let head = LineHead {
+        seq,
+        event_id: &step.event_id,
+        time: format_rfc3339_us(step.time_us),
+        hop: step.hop.as_ref().map(|h| HopJson {
+            index: h.index,
+            from: &h.from,
+            to: &h.to,
+            zone: h.zone_to.as_deref(),
+        }),
+        alerts,
+    };
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &head).is_err() {
+        out.truncate(start);
+        return;
+    }
+    out.pop(); // the closing brace
+    out.extend_from_slice(b",\"event\":");
+    if step.stored.is_empty() {
+        out.extend_from_slice(b"null");
+    } else {
+        out.extend_from_slice(&step.stored);
+    }
+    out.push(b'}');
+}
+
+/// A session's events in path order, each with its hop mark and the alerts it raised.
+#[utoipa::path(get, path = "/v1/sessions/{session_id}/replay", tag = "sessions",
+    params(("session_id" = String, Path, example = "sess-reporter-0042"), ReplayParams),
+    responses(
+        (status = 200, description = "NDJSON, one line per event: `{seq, event_id, time, hop, alerts, event}`; with `speed`, the same lines as `text/event-stream` events", content_type = "application/x-ndjson", body = String),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such session (or event) in the caller's tenant", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub(crate) async fn replay(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    UrlPath(session_id): UrlPath<String>,
+    headers: HeaderMap,
+    params: Result<Query<ReplayParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let speed = p
+        .speed
+        .as_deref()
+        .map(|s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && (0.001..=MAX_SPEED).contains(v))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "speed: must be a number from 0.001 to {MAX_SPEED}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let resume = p.from_event.or_else(|| {
+        speed.and(
+            headers
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
+    });
+    let searcher = state.searcher.clone();
+    let session = session_id.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        searcher.session_replay(&tenant, &session, MAX_REPLAY_EVENTS)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let Some(SessionReplay {
+        steps, truncated, ..
+    }) = loaded
+    else {
+        return Err(ApiError::NotFound(format!("no session {session_id:?}")));
+    };
+    let first = match &resume {
+        None => 0,
+        Some(id) => {
+            steps
+                .iter()
+                .position(|s| &*s.event_id == id.as_str())
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("from_event: no event {id:?} in this session"))
+                })?
+                + 1
+        }
+    };
+    let count = steps.len() - first;
+    let alerts: Vec<serde_json::Value> = Vec::new();
+    let mut response = match speed {
+        None => ndjson(steps, first, alerts),
+        Some(speed) => sse(steps, first, speed, state.replay_max_gap, alerts),
+    };
+    let h = response.headers_mut();
+    if truncated {
+        h.insert("x-hoptrail-truncated", HeaderValue::from_static("true"));
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.extensions_mut().insert(ResultCount(count as u64));
+    Ok(response)
+}
+
+fn ndjson(steps: Vec<ReplayStep>, first: usize, alerts: Vec<serde_json::Value>) -> Response {
+    let chunks = stream::iter(first..steps.len())
+        .chunks(LINES_PER_CHUNK)
+        .map(move |seqs| {
+            let mut buf = Vec::with_capacity(seqs.len() * 700);
+            for seq in seqs {
+                write_line(&mut buf, seq, &steps[seq], &alerts);
+                buf.push(b'\n');
+            }
+            Ok::<_, std::convert::Infallible>(Bytes::from(buf))
+        });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+fn sse(
+    steps: Vec<ReplayStep>,
+    first: usize,
+    speed: f64,
+    max_gap: Duration,
+    alerts: Vec<serde_json::Value>,
+) -> Response {
+    let events = stream::unfold(first, move |seq| {
+        let steps = &steps;
+        let delay = (seq > first && seq < steps.len()).then(|| {
+            let gap_us = (steps[seq].time_us - steps[seq - 1].time_us).max(0) as f64;
+            Duration::from_secs_f64(gap_us / 1e6 / speed).min(max_gap)
+        });
+        let out = (seq < steps.len()).then(|| {
+            let mut line = Vec::with_capacity(800);
+            line.extend_from_slice(b"id: ");
+            line.extend_from_slice(steps[seq].event_id.as_bytes());
+            line.extend_from_slice(b"\nevent: replay\ndata: ");
+            write_line(&mut line, seq, &steps[seq], &alerts);
+            line.extend_from_slice(b"\n\n");
+            Bytes::from(line)
+        });
+        async move {
+            let out = out?;
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            Some((Ok::<_, std::convert::Infallible>(out), seq + 1))
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
