@@ -8,6 +8,8 @@
 
 mod decoder;
 mod encoder;
+mod identifiers;
+mod numbers;
 mod record_error;
 mod redactor;
 mod rules;
