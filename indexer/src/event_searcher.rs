@@ -9,6 +9,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::tokenizer::TokenizerManager;
 use tantivy::{
     DateTime, DocAddress, DocId, Index, IndexReader, Score, SegmentOrdinal, SegmentReader,
     TantivyDocument, Term,
@@ -171,12 +172,7 @@ impl EventSearcher {
             .map(str::trim)
             .filter(|q| !q.is_empty())
         {
-            let mut parser = QueryParser::for_index(&self.index, f.default_search_fields());
-            parser.set_conjunction_by_default();
-            let parsed = parser
-                .parse_query(q)
-                .map_err(|e| IndexError::Query(e.to_string()))?;
-            clauses.push((Occur::Must, parsed));
+            clauses.push((Occur::Must, parse_query(f, self.index.tokenizers(), q)?));
         }
         for (field, value) in [
             (f.agent_id, &request.agent),
@@ -192,6 +188,25 @@ impl EventSearcher {
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
     }
+}
+
+/// Parses the `q` of an events search (tantivy query syntax, terms joined by AND, bare words over
+/// [`EventSchema::default_search_fields`]). Pure: no index is read, so it is also the fuzz target
+/// for hostile query strings; any input gives a query or an error, never a panic.
+pub fn parse_query(
+    fields: &EventSchema,
+    tokenizers: &TokenizerManager,
+    q: &str,
+) -> Result<Box<dyn Query>> {
+    let mut parser = QueryParser::new(
+        fields.schema.clone(),
+        fields.default_search_fields(),
+        tokenizers.clone(),
+    );
+    parser.set_conjunction_by_default();
+    parser
+        .parse_query(q)
+        .map_err(|e| IndexError::Query(e.to_string()))
 }
 
 /// `[from_us, to_us)` on the time field, or `None` when both ends are open.

@@ -638,15 +638,9 @@ fn session_ref(obj: Obj, extra: &mut Map<String, Value>) -> Result<SessionRef, R
     Ok(r)
 }
 
-/// The value quoted and escaped as JSON, cut to 64 characters, for use in an error message.
+/// The value quoted and escaped, cut to 64 characters, for use in an error message.
 fn excerpt(s: &str) -> String {
-    const MAX: usize = 64;
-    let cut: String = s.chars().take(MAX).collect();
-    let mut q = serde_json::to_string(&cut).unwrap_or_default();
-    if cut.len() < s.len() {
-        q.push('…');
-    }
-    q
+    identifiers::excerpt(s)
 }
 
 #[cfg(test)]

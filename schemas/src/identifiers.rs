@@ -146,6 +146,32 @@ pub(crate) fn time_in_range(us: i64) -> Result<(), String> {
     }
 }
 
+/// `s` quoted as a JSON string with everything outside printable ASCII escaped (`\u202e`), cut
+/// to 64 characters (`...` marks the cut): a hostile value quoted in a rejection message cannot
+/// reorder or hide the text of a dead-letter header.
+pub(crate) fn excerpt(s: &str) -> String {
+    const MAX: usize = 64;
+    let mut q = String::with_capacity(s.len().min(MAX) + 2);
+    q.push('"');
+    for c in s.chars().take(MAX) {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            ' '..='~' => q.push(c),
+            _ => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    q.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    q.push('"');
+    if s.chars().nth(MAX).is_some() {
+        q.push_str("...");
+    }
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +271,19 @@ mod tests {
         assert_eq!(
             display_text("a\tb", None),
             Err("contains control character U+0009".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_excerpt_escapes_everything_outside_printable_ascii() {
+        assert_eq!(excerpt("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(
+            excerpt("x\u{202E}\u{1}é𝗉"),
+            r#""x\u202e\u0001\u00e9\ud835\uddc9""#
+        );
+        assert_eq!(
+            excerpt(&"y".repeat(65)),
+            format!("\"{}\"...", "y".repeat(64))
         );
     }
 
