@@ -111,7 +111,9 @@ impl EventSearcher {
             limit,
             before: request.cursor,
         };
-        let fruit = searcher.search(&*query, &collector)?;
+        let fruit = searcher
+            .search(&*query, &collector)
+            .map_err(query_run_error)?;
         let mut events = Vec::with_capacity(fruit.top.len());
         for (_, address) in &fruit.top {
             let doc: TantivyDocument = searcher.doc(*address)?;
@@ -203,10 +205,27 @@ pub fn parse_query(
         fields.default_search_fields(),
         tokenizers.clone(),
     );
+    // tantivy ends JSON paths in its terms with a NUL byte, and asserts (panics) when a path in
+    // the query holds one; no field name or value of ours contains a control character.
+    if let Some(c) = q.chars().find(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(IndexError::Query(format!(
+            "contains control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
     parser.set_conjunction_by_default();
     parser
         .parse_query(q)
         .map_err(|e| IndexError::Query(e.to_string()))
+}
+
+/// A query that parsed can still be refused when it runs (a range over `attributes.*`, which is
+/// not a fast field): tantivy says so with `InvalidArgument`, the caller's mistake, not ours.
+pub(crate) fn query_run_error(e: tantivy::TantivyError) -> IndexError {
+    match e {
+        tantivy::TantivyError::InvalidArgument(m) => IndexError::Query(m),
+        other => other.into(),
+    }
 }
 
 /// `[from_us, to_us)` on the time field, or `None` when both ends are open.
