@@ -213,10 +213,40 @@ pub fn parse_query(
             u32::from(c)
         )));
     }
+    if paren_depth(q) > MAX_QUERY_NESTING {
+        return Err(IndexError::Query(format!(
+            "nested deeper than {MAX_QUERY_NESTING} parentheses"
+        )));
+    }
     parser.set_conjunction_by_default();
     parser
         .parse_query(q)
         .map_err(|e| IndexError::Query(e.to_string()))
+}
+
+/// The deepest nesting of parentheses a `q` may have. tantivy's query grammar backtracks
+/// exponentially in it (found by the `query_parse` fuzz target: each level about doubles the
+/// time, 16 levels take seconds, 20 over a minute), so one request could pin a core; real
+/// queries rarely nest past three.
+pub const MAX_QUERY_NESTING: usize = 8;
+
+/// The deepest parenthesis nesting of `q`, outside quoted phrases.
+fn paren_depth(q: &str) -> usize {
+    let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for b in q.bytes() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// A query that parsed can still be refused when it runs (a range over `attributes.*`, which is

@@ -278,3 +278,31 @@ fn a_range_over_attributes_is_the_callers_error_not_an_internal_one() {
         other => panic!("{:?}", other.map(|p| p.total)),
     }
 }
+
+#[test]
+fn deep_parentheses_are_refused_before_the_query_grammar_backtracks_on_them() {
+    // Found by the query_parse fuzz target: 33 "(" then "AND" ran past its 10 s timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+    let started = std::time::Instant::now();
+    for q in [nested(9), nested(10_000), format!("{}AND", "(".repeat(33))] {
+        let mut req = query("t");
+        req.q = Some(q);
+        match index.searcher().search(&req) {
+            Err(crate::IndexError::Query(m)) => {
+                assert_eq!(m, "nested deeper than 8 parentheses")
+            }
+            other => panic!("{:?}", other.map(|p| p.total)),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let mut req = query("t");
+    req.q = Some(nested(crate::MAX_QUERY_NESTING));
+    index.searcher().search(&req).expect("8 levels parse");
+    req.q = Some(format!("\"{}\" OR a", "(".repeat(40)));
+    index
+        .searcher()
+        .search(&req)
+        .expect("parentheses inside a phrase are text");
+}
