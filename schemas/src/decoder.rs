@@ -86,6 +86,9 @@ impl Decoder {
         };
 
         let mut event = build_event(slots)?;
+        if !event.extra.is_empty() {
+            crate::extra_depth::check(&event.extra)?;
+        }
         if bytes.len() > ATTRIBUTES_UNMEASURED_RECORD_BYTES
             && !fits_in(&event.attributes, MAX_ATTRIBUTES_BYTES)
         {

@@ -8,6 +8,7 @@
 
 mod decoder;
 mod encoder;
+mod extra_depth;
 mod identifiers;
 mod numbers;
 mod record_error;

@@ -107,7 +107,7 @@ fn path_at(b: &[u8], at: usize) -> String {
 
 /// A key as it is when it is plain, else quoted with everything outside printable ASCII escaped
 /// and cut to 64 characters: the path goes into a message and a Kafka header.
-fn push_key(path: &mut String, k: &str) {
+pub(crate) fn push_key(path: &mut String, k: &str) {
     let plain = !k.is_empty()
         && k.len() <= 64
         && k.bytes()

@@ -230,6 +230,15 @@ pub fn hostile_records(prefix: &str) -> Vec<Hostile> {
         "record: nested deeper than 32 levels",
     );
     case(
+        "unknown_field_31_deep_would_store_33_deep",
+        splice(
+            &tool_with("x31", "colour", json!("@@")),
+            format!("{}{}", "[".repeat(31), "]".repeat(31)).as_bytes(),
+        ),
+        TooDeep,
+        "colour: nested deeper than 32 levels once stored under extra",
+    );
+    case(
         "unclosed_arrays_10000_deep",
         "[".repeat(10_000).into_bytes(),
         TooDeep,
@@ -666,6 +675,13 @@ pub fn hostile_but_valid(prefix: &str) -> Vec<(&'static str, Vec<u8>)> {
         (
             "token_expiring_at_the_epoch",
             token("v7", "token.expires_at", json!("1970-01-01T00:00:00Z")),
+        ),
+        (
+            "unknown_field_30_deep_stores_exactly_32_deep",
+            splice(
+                &set(tool_value(&id("v9"), "agent-1"), "colour", json!("@@")),
+                format!("{}{}", "[".repeat(30), "]".repeat(30)).as_bytes(),
+            ),
         ),
         (
             "every_printable_ascii_character_in_an_id",
