@@ -306,3 +306,16 @@ fn deep_parentheses_are_refused_before_the_query_grammar_backtracks_on_them() {
         .search(&req)
         .expect("parentheses inside a phrase are text");
 }
+
+#[test]
+fn a_query_tantivys_grammar_panics_on_is_an_error_not_a_panic() {
+    // Found by the query_parse fuzz target: "+\t*" trips an assertion inside tantivy.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut req = query("t");
+    req.q = Some("+\t*".into());
+    match index.searcher().search(&req) {
+        Err(crate::IndexError::Query(m)) => assert_eq!(m, "not a query tantivy can parse"),
+        other => panic!("{:?}", other.map(|p| p.total)),
+    }
+}
