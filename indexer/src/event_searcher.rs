@@ -9,6 +9,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::tokenizer::TokenizerManager;
 use tantivy::{
     DateTime, DocAddress, DocId, Index, IndexReader, Score, SegmentOrdinal, SegmentReader,
     TantivyDocument, Term,
@@ -110,7 +111,9 @@ impl EventSearcher {
             limit,
             before: request.cursor,
         };
-        let fruit = searcher.search(&*query, &collector)?;
+        let fruit = searcher
+            .search(&*query, &collector)
+            .map_err(query_run_error)?;
         let mut events = Vec::with_capacity(fruit.top.len());
         for (_, address) in &fruit.top {
             let doc: TantivyDocument = searcher.doc(*address)?;
@@ -171,12 +174,7 @@ impl EventSearcher {
             .map(str::trim)
             .filter(|q| !q.is_empty())
         {
-            let mut parser = QueryParser::for_index(&self.index, f.default_search_fields());
-            parser.set_conjunction_by_default();
-            let parsed = parser
-                .parse_query(q)
-                .map_err(|e| IndexError::Query(e.to_string()))?;
-            clauses.push((Occur::Must, parsed));
+            clauses.push((Occur::Must, parse_query(f, self.index.tokenizers(), q)?));
         }
         for (field, value) in [
             (f.agent_id, &request.agent),
@@ -191,6 +189,78 @@ impl EventSearcher {
             clauses.push((Occur::Must, range));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+}
+
+/// Parses the `q` of an events search (tantivy query syntax, terms joined by AND, bare words over
+/// [`EventSchema::default_search_fields`]). Pure: no index is read, so it is also the fuzz target
+/// for hostile query strings; any input gives a query or an error, never a panic.
+pub fn parse_query(
+    fields: &EventSchema,
+    tokenizers: &TokenizerManager,
+    q: &str,
+) -> Result<Box<dyn Query>> {
+    let mut parser = QueryParser::new(
+        fields.schema.clone(),
+        fields.default_search_fields(),
+        tokenizers.clone(),
+    );
+    // tantivy ends JSON paths in its terms with a NUL byte, and asserts (panics) when a path in
+    // the query holds one; no field name or value of ours contains a control character.
+    if let Some(c) = q.chars().find(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(IndexError::Query(format!(
+            "contains control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    if paren_depth(q) > MAX_QUERY_NESTING {
+        return Err(IndexError::Query(format!(
+            "nested deeper than {MAX_QUERY_NESTING} parentheses"
+        )));
+    }
+    parser.set_conjunction_by_default();
+    // tantivy's grammar still asserts on some inputs (`+\t*`: "Exist query without a field",
+    // found by the query_parse fuzz target); a request must get a 400 for them, not a dropped
+    // connection. The parser is built per call, so nothing it touched outlives the panic.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse_query(q))) {
+        Ok(parsed) => parsed.map_err(|e| IndexError::Query(e.to_string())),
+        Err(_) => Err(IndexError::Query(
+            "not a query tantivy can parse".to_owned(),
+        )),
+    }
+}
+
+/// The deepest nesting of parentheses a `q` may have. tantivy's query grammar backtracks
+/// exponentially in it (found by the `query_parse` fuzz target: each level about doubles the
+/// time, 16 levels take seconds, 20 over a minute), so one request could pin a core; real
+/// queries rarely nest past three.
+pub const MAX_QUERY_NESTING: usize = 8;
+
+/// The deepest parenthesis nesting of `q`, outside quoted phrases.
+fn paren_depth(q: &str) -> usize {
+    let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for b in q.bytes() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// A query that parsed can still be refused when it runs (a range over `attributes.*`, which is
+/// not a fast field): tantivy says so with `InvalidArgument`, the caller's mistake, not ours.
+pub(crate) fn query_run_error(e: tantivy::TantivyError) -> IndexError {
+    match e {
+        tantivy::TantivyError::InvalidArgument(m) => IndexError::Query(m),
+        other => other.into(),
     }
 }
 

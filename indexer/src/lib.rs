@@ -16,7 +16,9 @@ pub use checkpoint::{Checkpoint, CommitPayload};
 pub use error::{IndexError, Result};
 pub use event_index::EventIndex;
 pub use event_schema::{EventSchema, SEARCHABLE_FIELDS};
-pub use event_searcher::{Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT};
+pub use event_searcher::{
+    parse_query, Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT, MAX_QUERY_NESTING,
+};
 pub use event_writer::{
     build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig,
 };

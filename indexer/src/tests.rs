@@ -245,3 +245,77 @@ fn a_malformed_query_string_is_an_error_that_carries_the_parsers_message() {
     assert!(matches!(err, crate::IndexError::Query(_)), "{err}");
     assert!(!err.to_string().is_empty());
 }
+
+#[test]
+fn a_nul_in_a_json_field_path_is_refused_before_tantivy_can_panic_on_it() {
+    // Found by the query_parse fuzz target: tantivy asserts on a NUL inside a JSON path.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    for q in [
+        "attributes.a\u{0}b:x",
+        "extra.\u{0}:\"2026-11-30T10:00:00Z\"",
+    ] {
+        let mut req = query("t");
+        req.q = Some(q.into());
+        match index.searcher().search(&req) {
+            Err(crate::IndexError::Query(m)) => {
+                assert_eq!(m, "contains control character U+0000")
+            }
+            other => panic!("{q:?}: {:?}", other.map(|p| p.total)),
+        }
+    }
+}
+
+#[test]
+fn a_range_over_attributes_is_the_callers_error_not_an_internal_one() {
+    // Found by the query_parse fuzz target: it parses, then tantivy refuses to run it.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut req = query("t");
+    req.q = Some("attributes.n:>5".into());
+    match index.searcher().search(&req) {
+        Err(crate::IndexError::Query(m)) => assert!(m.contains("RangeQuery"), "{m}"),
+        other => panic!("{:?}", other.map(|p| p.total)),
+    }
+}
+
+#[test]
+fn deep_parentheses_are_refused_before_the_query_grammar_backtracks_on_them() {
+    // Found by the query_parse fuzz target: 33 "(" then "AND" ran past its 10 s timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+    let started = std::time::Instant::now();
+    for q in [nested(9), nested(10_000), format!("{}AND", "(".repeat(33))] {
+        let mut req = query("t");
+        req.q = Some(q);
+        match index.searcher().search(&req) {
+            Err(crate::IndexError::Query(m)) => {
+                assert_eq!(m, "nested deeper than 8 parentheses")
+            }
+            other => panic!("{:?}", other.map(|p| p.total)),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let mut req = query("t");
+    req.q = Some(nested(crate::MAX_QUERY_NESTING));
+    index.searcher().search(&req).expect("8 levels parse");
+    req.q = Some(format!("\"{}\" OR a", "(".repeat(40)));
+    index
+        .searcher()
+        .search(&req)
+        .expect("parentheses inside a phrase are text");
+}
+
+#[test]
+fn a_query_tantivys_grammar_panics_on_is_an_error_not_a_panic() {
+    // Found by the query_parse fuzz target: "+\t*" trips an assertion inside tantivy.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut req = query("t");
+    req.q = Some("+\t*".into());
+    match index.searcher().search(&req) {
+        Err(crate::IndexError::Query(m)) => assert_eq!(m, "not a query tantivy can parse"),
+        other => panic!("{:?}", other.map(|p| p.total)),
+    }
+}

@@ -8,6 +8,7 @@ use hoptrail_core::event::{
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
+use crate::identifiers;
 use crate::record_error::{Reason, RecordError};
 use crate::redactor::{RedactionCounts, Redactor};
 use crate::rules::{self, MAX_EVENT_ID_CHARS, MAX_ID_CHARS};
@@ -73,7 +74,7 @@ impl Decoder {
         let parsed = Seed(&RECORD)
             .deserialize(&mut de)
             .and_then(|f| de.end().map(|()| f))
-            .map_err(|e| RecordError::new(Reason::NotJson, format!("record: not JSON: {e}")))?;
+            .map_err(|e| crate::numbers::parse_error(text, e))?;
         let slots = match parsed {
             Field::Object(slots) => slots,
             Field::Value(v) => {
@@ -85,6 +86,9 @@ impl Decoder {
         };
 
         let mut event = build_event(slots)?;
+        if !event.extra.is_empty() {
+            crate::extra_depth::check(&event.extra)?;
+        }
         if bytes.len() > ATTRIBUTES_UNMEASURED_RECORD_BYTES
             && !fits_in(&event.attributes, MAX_ATTRIBUTES_BYTES)
         {
@@ -335,8 +339,9 @@ impl Obj {
         match self.opt_str(key)? {
             None => Ok(None),
             Some(s) => parse_time(&s)
-                .map(Some)
-                .ok_or_else(|| RecordError::field(&self.path_of(key), "not RFC 3339")),
+                .ok_or_else(|| "not RFC 3339".to_owned())
+                .and_then(|us| identifiers::time_in_range(us).map(|()| Some(us)))
+                .map_err(|why| RecordError::field(&self.path_of(key), &why)),
         }
     }
 
@@ -431,12 +436,7 @@ fn build_event(slots: Slots) -> Result<Event, RecordError> {
 
     let time = root.req_str("time")?;
     let time_us = parse_time(&time).ok_or_else(|| RecordError::field("time", "not RFC 3339"))?;
-    if !(TIME_MIN_US..TIME_MAX_US).contains(&time_us) {
-        return Err(RecordError::field(
-            "time",
-            "out of range (1970-01-01 to 2100-01-01)",
-        ));
-    }
+    identifiers::time_in_range(time_us).map_err(|why| RecordError::field("time", &why))?;
 
     let tenant = match root.opt_str("tenant")? {
         Some(t) => root.check("tenant", t, rules::tenant)?,
@@ -451,7 +451,13 @@ fn build_event(slots: Slots) -> Result<Event, RecordError> {
             None => None,
         },
         on_behalf_of: a.opt_id("on_behalf_of")?,
-        name: a.opt_id("name")?,
+        // A display name, not an id: any script, spaces allowed.
+        name: match a.opt_str("name")? {
+            Some(n) => Some(a.check("name", n, |s| {
+                identifiers::display_text(s, Some(MAX_ID_CHARS))
+            })?),
+            None => None,
+        },
     };
     a.finish(&mut extra);
 
@@ -635,15 +641,9 @@ fn session_ref(obj: Obj, extra: &mut Map<String, Value>) -> Result<SessionRef, R
     Ok(r)
 }
 
-/// The value quoted and escaped as JSON, cut to 64 characters, for use in an error message.
+/// The value quoted and escaped, cut to 64 characters, for use in an error message.
 fn excerpt(s: &str) -> String {
-    const MAX: usize = 64;
-    let cut: String = s.chars().take(MAX).collect();
-    let mut q = serde_json::to_string(&cut).unwrap_or_default();
-    if cut.len() < s.len() {
-        q.push('…');
-    }
-    q
+    identifiers::excerpt(s)
 }
 
 #[cfg(test)]

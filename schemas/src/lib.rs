@@ -8,6 +8,9 @@
 
 mod decoder;
 mod encoder;
+mod extra_depth;
+mod identifiers;
+mod numbers;
 mod record_error;
 mod redactor;
 mod rules;

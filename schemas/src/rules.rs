@@ -10,59 +10,12 @@ pub(crate) const MAX_TENANT_CHARS: usize = 64;
 /// SPIFFE's own limit on the length of an ID.
 const MAX_SPIFFE_BYTES: usize = 2048;
 
-pub(crate) const INVISIBLE: &str = "contains control or invisible characters";
-
-/// Characters that render as nothing or reorder text: in an identifier they let two different ids
-/// look the same (or one look like another) to the human reading the audit trail.
-pub(crate) fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{061C}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
-}
-
-/// Non-empty, at most `max_chars` characters, no control or invisible characters.
-pub(crate) fn identifier(s: &str, max_chars: usize) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("empty".to_owned());
-    }
-    // Printable ASCII is the common case: one byte per char and nothing invisible.
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        if s.len() > max_chars {
-            return Err(format!("longer than {max_chars} characters"));
-        }
-        return Ok(());
-    }
-    let mut n = 0usize;
-    for c in s.chars() {
-        if is_invisible(c) {
-            return Err(INVISIBLE.to_owned());
-        }
-        n += 1;
-    }
-    if n > max_chars {
-        return Err(format!("longer than {max_chars} characters"));
-    }
-    Ok(())
-}
+/// Identifiers and display text follow the policy in [`crate::identifiers`].
+pub(crate) use crate::identifiers::identifier;
 
 /// No control or invisible characters; any length (the record limit bounds it).
 pub(crate) fn visible(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("empty".to_owned());
-    }
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(is_invisible) {
-        return Ok(());
-    }
-    Err(INVISIBLE.to_owned())
+    crate::identifiers::display_text(s, None)
 }
 
 /// 1–64 characters of `[A-Za-z0-9._-]`: tenants name index directories and metric labels.
@@ -136,28 +89,6 @@ pub(crate) fn hex_id(s: String, len: usize, nonzero: bool) -> Result<String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifier_length_counts_characters_not_bytes() {
-        let s = "é".repeat(256);
-        assert!(identifier(&s, 256).is_ok());
-        assert!(identifier(&format!("{s}é"), 256).is_err());
-    }
-
-    #[test]
-    fn every_listed_invisible_character_is_rejected() {
-        for c in [
-            '\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}',
-            '\u{FEFF}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
-        ] {
-            assert_eq!(
-                identifier(&format!("a{c}b"), 256),
-                Err(INVISIBLE.to_owned()),
-                "{c:?}"
-            );
-        }
-        assert!(identifier("agent-ü-名前", 256).is_ok());
-    }
 
     #[test]
     fn spiffe_shapes() {

@@ -87,7 +87,7 @@ const EXPECTED_REJECTIONS: &[(&str, Reason, &str)] = &[
     (
         "tool_use.invisible_agent_id.invalid.json",
         Reason::InvalidField,
-        "agent.id: contains control or invisible characters",
+        "agent.id: contains invisible character U+200B",
     ),
     (
         "tool_use.long_event_id.invalid.json",

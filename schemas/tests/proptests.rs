@@ -115,9 +115,9 @@ fn session_ref() -> impl Strategy<Value = SessionRef> {
     })
 }
 
-/// Any instant RFC 3339 can write: years 0000–9999.
-fn any_rfc3339_us() -> impl Strategy<Value = i64> {
-    -62_167_219_200_000_000i64..253_402_300_800_000_000i64
+/// Any instant a token time may hold: the same range as an event's `time`.
+fn token_time_us() -> impl Strategy<Value = i64> {
+    0..TIME_MAX_US
 }
 
 fn tool_use() -> impl Strategy<Value = EventBody> {
@@ -166,8 +166,8 @@ fn token_use() -> impl Strategy<Value = EventBody> {
             opt_id(),
             prop::collection::vec(id(), 0..3),
             prop::collection::vec(id(), 0..3),
-            prop::option::of(any_rfc3339_us()),
-            prop::option::of(any_rfc3339_us()),
+            prop::option::of(token_time_us()),
+            prop::option::of(token_time_us()),
             opt_id(),
         ),
         opt_id(),

@@ -120,6 +120,34 @@ writer_memory_mib = 64
         producer.flush(Duration::from_secs(60)).expect("flush");
     }
 
+    /// Produces payloads, in order, to one partition of topic `topic`, waiting for the broker's
+    /// acknowledgement; allows records up to 4 MiB so oversized ones reach the collector.
+    pub fn produce_to_partition(&self, topic: usize, partition: i32, payloads: &[Vec<u8>]) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("linger.ms", "10")
+            .set("message.max.bytes", (4 << 20).to_string())
+            // One in flight keeps the partition's order exactly the order given.
+            .set("max.in.flight.requests.per.connection", "1")
+            .create()
+            .expect("producer");
+        for p in payloads {
+            let mut rec = Some(
+                BaseRecord::<str, [u8]>::to(&self.topics[topic])
+                    .partition(partition)
+                    .payload(p),
+            );
+            while let Some(x) = rec.take() {
+                if let Err((_, back)) = producer.send(x) {
+                    producer.poll(Duration::from_millis(10));
+                    rec = Some(back);
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(Duration::from_secs(60)).expect("flush");
+    }
+
     /// Reads every record of a topic from the beginning until `expected` arrived or time ran out.
     pub fn read_all(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
         let consumer: BaseConsumer = ClientConfig::new()
@@ -350,6 +378,11 @@ impl Server {
                     .and_then(|v| v.trim().parse().ok())
             })
             .unwrap_or(0.0)
+    }
+
+    /// The exit status if the process has ended (crashed, or was stopped), else `None`.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("try_wait")
     }
 
     pub fn kill9(&mut self) {

@@ -635,19 +635,20 @@ fn event_id_longer_than_128_chars_is_rejected() {
 }
 
 #[test]
-fn identifiers_with_control_or_invisible_characters_are_rejected() {
-    for bad in [
-        "a\u{0}b",
-        "a\nb",
-        "a\u{7f}",
-        "a\u{200B}b",
-        "\u{200C}",
-        "a\u{200D}",
-        "a\u{2060}",
-        "\u{FEFF}a",
-        "a\u{202E}b",
-        "a\u{2066}b",
-        "a\u{2069}",
+fn identifiers_with_control_or_invisible_characters_are_rejected_naming_the_code_point() {
+    for (bad, why) in [
+        ("a\u{0}b", "contains control character U+0000"),
+        ("a\nb", "contains control character U+000A"),
+        ("a\u{7f}", "contains control character U+007F"),
+        ("a\u{200B}b", "contains invisible character U+200B"),
+        ("\u{200C}", "contains invisible character U+200C"),
+        ("a\u{200D}", "contains invisible character U+200D"),
+        ("a\u{2060}", "contains invisible character U+2060"),
+        ("\u{FEFF}a", "contains invisible character U+FEFF"),
+        ("a\u{202E}b", "contains invisible character U+202E"),
+        ("a\u{2066}b", "contains invisible character U+2066"),
+        ("a\u{2069}", "contains invisible character U+2069"),
+        ("a b", "contains space character U+0020"),
     ] {
         for path in ID_PATHS_TOOL
             .iter()
@@ -656,7 +657,7 @@ fn identifiers_with_control_or_invisible_characters_are_rejected() {
         {
             assert_eq!(
                 invalid(&with_id(path, bad)),
-                format!("{path}: contains control or invisible characters"),
+                format!("{path}: {why}"),
                 "{bad:?}"
             );
         }
@@ -664,9 +665,30 @@ fn identifiers_with_control_or_invisible_characters_are_rejected() {
 }
 
 #[test]
-fn identifiers_may_be_non_ascii() {
-    let e = ok(&set(tool(), "agent.id", json!("агент-名前-ü")));
-    assert_eq!(e.agent.id, "агент-名前-ü");
+fn identifiers_are_printable_ascii_so_homoglyphs_cannot_pass() {
+    // "plаnner-7" with a Cyrillic а.
+    assert_eq!(
+        invalid(&set(tool(), "agent.id", json!("pl\u{0430}nner-7"))),
+        "agent.id: contains non-ASCII character U+0430 (identifiers are printable ASCII)"
+    );
+    assert_eq!(
+        invalid(&set(tool(), "agent.id", json!("агент-名前-ü"))),
+        "agent.id: contains non-ASCII character U+0430 (identifiers are printable ASCII)"
+    );
+}
+
+#[test]
+fn agent_name_is_display_text_in_any_script() {
+    let e = ok(&set(
+        tool(),
+        "agent.name",
+        json!("Ticket triage — агент 名前"),
+    ));
+    assert_eq!(e.agent.name.as_deref(), Some("Ticket triage — агент 名前"));
+    assert_eq!(
+        invalid(&set(tool(), "agent.name", json!("Ticket\u{202E}triage"))),
+        "agent.name: contains invisible character U+202E"
+    );
 }
 
 #[test]
@@ -710,7 +732,7 @@ fn agent_workload_must_be_a_spiffe_id() {
 fn resource_must_be_visible_text_and_operation_is_free_text() {
     assert_eq!(
         invalid(&set(tool(), "resource", json!("jira://x\u{202E}y"))),
-        "resource: contains control or invisible characters"
+        "resource: contains invisible character U+202E"
     );
     let e = ok(&set(tool(), "tool.operation", json!("SELECT 1\nFROM t")));
     assert_eq!(
