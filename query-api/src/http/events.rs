@@ -21,27 +21,6 @@ const MAX_QUERY_BYTES: usize = 4096;
 const DEFAULT_LIMIT: usize = 50;
 /// Largest time bound, in microseconds either side of the epoch, that the index can represent.
 const MAX_BOUND_US: i64 = i64::MAX / 1000;
-/// Deepest parenthesis nesting in `q`: the query parser recurses per level.
-const MAX_QUERY_NESTING: usize = 16;
-
-/// Deepest parenthesis nesting of a query, ignoring parentheses inside quoted phrases.
-fn nesting_depth(q: &str) -> usize {
-    let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
-    for b in q.bytes() {
-        match b {
-            _ if escaped => escaped = false,
-            b'\\' => escaped = true,
-            b'"' => quoted = !quoted,
-            b'(' if !quoted => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b')' if !quoted => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -111,13 +90,6 @@ pub(crate) async fn search(
         return Err(ApiError::BadRequest(format!(
             "q: longer than {MAX_QUERY_BYTES} bytes"
         )));
-    }
-    if let Some(depth) = p.q.as_deref().map(nesting_depth) {
-        if depth > MAX_QUERY_NESTING {
-            return Err(ApiError::BadRequest(format!(
-                "q: nested deeper than {MAX_QUERY_NESTING} levels"
-            )));
-        }
     }
     let limit = match p.limit.as_deref() {
         None => DEFAULT_LIMIT,
