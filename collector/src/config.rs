@@ -44,6 +44,10 @@ pub struct KafkaConfigFile {
     /// librdkafka properties for the dead-letter producer only.
     #[serde(default)]
     pub producer_properties: BTreeMap<String, String>,
+    /// Topics bound to a tenant: `"acme.tool-use" = "acme"`. Records read from a bound topic are
+    /// stored in its tenant; one naming another tenant is dead-lettered.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, String>,
 }
 
 /// Validated Kafka settings.
@@ -67,6 +71,8 @@ pub struct KafkaConfig {
     pub consumer_properties: BTreeMap<String, String>,
     /// Producer-only properties.
     pub producer_properties: BTreeMap<String, String>,
+    /// Topic → tenant bindings.
+    pub tenants: BTreeMap<String, String>,
 }
 
 /// Consumer properties exactly-once relies on: offsets are owned by the index checkpoint.
@@ -123,6 +129,23 @@ impl KafkaConfig {
                 )));
             }
         }
+        for (topic, tenant) in &file.tenants {
+            if !topics.contains(topic) {
+                return Err(CollectorError::Config(format!(
+                    "kafka.tenants: {topic:?} is not one of the consumed topics"
+                )));
+            }
+            let valid = !tenant.is_empty()
+                && tenant.len() <= 64
+                && tenant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return Err(CollectorError::Config(format!(
+                    "kafka.tenants.{topic:?}: {tenant:?} is not a tenant name (1-64 of A-Z a-z 0-9 . _ -)"
+                )));
+            }
+        }
         Ok(Some(KafkaConfig {
             brokers,
             group_id: file.group_id.unwrap_or_else(|| DEFAULT_GROUP_ID.into()),
@@ -133,6 +156,7 @@ impl KafkaConfig {
             properties,
             consumer_properties: file.consumer_properties,
             producer_properties: file.producer_properties,
+            tenants: file.tenants,
         }))
     }
 

@@ -8,10 +8,12 @@ mod error;
 mod kafka_source;
 mod ndjson;
 mod pipeline;
+mod tenant_binding;
 mod topics;
 
 pub use config::{KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS};
 pub use error::{CollectorError, Result};
 pub use ndjson::{ingest_ndjson, IngestReport, LineError};
 pub use pipeline::{Pipeline, PipelineHandle};
+pub use tenant_binding::TenantBinding;
 pub use topics::{create_topics, dead_letter_topic};

@@ -17,6 +17,7 @@ use rdkafka::Offset;
 
 use crate::dead_letter::{DeadLetter, Rejection};
 use crate::kafka_source::SourceContext;
+use crate::tenant_binding::TenantBinding;
 use crate::{KafkaConfig, Result};
 
 /// Records handled between two looks at the commit policy and the stop flag.
@@ -34,6 +35,7 @@ struct Sink {
     dead_letter: DeadLetter,
     writer: EventWriter,
     decoder: Decoder,
+    tenants: TenantBinding,
     metrics: Arc<Metrics>,
     batch: BatchCounts,
     stop: Arc<AtomicBool>,
@@ -102,6 +104,7 @@ impl Pipeline {
                 dead_letter: DeadLetter::new(config)?,
                 writer,
                 decoder: Decoder::new(),
+                tenants: TenantBinding::new(config.tenants.clone()),
                 metrics,
                 batch: BatchCounts::default(),
                 stop: Arc::new(AtomicBool::new(false)),
@@ -197,7 +200,11 @@ impl Sink {
             }
         }
         let payload = message.payload().unwrap_or_default();
-        match self.decoder.decode(payload) {
+        match self
+            .decoder
+            .decode(payload)
+            .and_then(|d| self.tenants.bind(topic, d))
+        {
             Ok(decoded) => {
                 self.batch.redactions.add(decoded.redactions);
                 match self.writer.add(decoded.event)? {
