@@ -213,7 +213,7 @@ fn a_revoked_key_is_refused_on_the_next_request_without_a_restart() {
 }
 
 #[test]
-fn a_key_over_its_budget_gets_429_with_retry_after() {
+fn a_key_over_its_budget_gets_429_with_retry_after_on_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let data = ingested(dir.path());
     let config = dir.path().join("hoptrail.toml");
@@ -223,19 +223,40 @@ fn a_key_over_its_budget_gets_429_with_retry_after() {
     )
     .unwrap();
     let server = serve(&data, &["--config", config.to_str().unwrap()]);
-    let key = create_key(&data, "acme", "analyst");
-    let other = create_key(&data, "acme", "analyst");
-    for _ in 0..3 {
-        assert_eq!(server.get_as(Some(&key), "/v1/events").0, 200);
+    for (route, _) in ROUTES {
+        let key = create_key(&data, "acme", "admin");
+        for _ in 0..3 {
+            assert_eq!(server.get_as(Some(&key), route).0, 200, "{route}");
+        }
+        let (status, headers, body) = server.get_raw(Some(&key), route);
+        assert_eq!(status, 429, "{route}: {body}");
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry), "{route}: retry-after {retry}");
     }
-    let (status, headers, body) = server.get_raw(Some(&key), "/v1/events");
-    assert_eq!(status, 429, "{body}");
-    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=2).contains(&retry), "retry-after {retry}");
+    let fresh = create_key(&data, "acme", "analyst");
     assert_eq!(
-        server.get_as(Some(&other), "/v1/events").0,
+        server.get_as(Some(&fresh), "/v1/events").0,
         200,
         "budgets are per key"
+    );
+}
+
+#[test]
+fn metrics_need_an_admin_key_unless_served_on_the_separate_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ingested(dir.path());
+    let port = common::free_port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = serve(&data, &["--metrics-listen", &metrics_addr]);
+    assert_eq!(server.get_as(None, "/metrics").0, 401);
+    let open = reqwest::blocking::get(format!("http://{metrics_addr}/metrics")).unwrap();
+    assert_eq!(open.status(), 200);
+    assert!(open.text().unwrap().contains("hoptrail_"));
+    let other = reqwest::blocking::get(format!("http://{metrics_addr}/v1/events")).unwrap();
+    assert_eq!(
+        other.status(),
+        404,
+        "the metrics listener serves metrics only"
     );
 }
 
@@ -281,6 +302,9 @@ fn every_call_is_in_a_hash_chained_audit_log_that_names_a_tampered_line() {
     server.get_as(Some(&analyst), "/metrics");
     server.get_as(None, "/v1/events");
     server.get_as(Some(&analyst), "/v1/agents/acme-agent/path");
+    let token = "ghp_Zq7sR2vX9kL4mN8pT1wY6cB3dF5gH0jK2lQ9";
+    server.get_as(Some(&analyst), &format!("/v1/events?q=%22{token}%22"));
+    server.get_as(Some(&analyst), &format!("/v1/credentials/{token}/path"));
     server.terminate();
     let log = data.join("audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
@@ -288,12 +312,27 @@ fn every_call_is_in_a_hash_chained_audit_log_that_names_a_tampered_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(
+        !text.contains(token),
+        "a secret typed into a query never reaches the audit log"
+    );
+    assert!(lines[4]["params"]["q"]
+        .as_str()
+        .unwrap()
+        .contains("[REDACTED:github"));
+    assert!(lines[5]["path"]
+        .as_str()
+        .unwrap()
+        .contains("[REDACTED:github"));
     let id = &analyst[4..16];
     assert_eq!(lines[0]["key_id"], id);
     assert_eq!(lines[0]["tenant"], "acme");
     assert_eq!(lines[0]["route"], "/v1/events");
-    assert_eq!(lines[0]["query"], "q=outcome:success&limit=2");
+    assert_eq!(
+        lines[0]["params"],
+        json!({"q": "outcome:success", "limit": "2"})
+    );
     assert_eq!(lines[0]["status"], 200);
     assert_eq!(lines[0]["result_count"], 2);
     assert_eq!(lines[1]["status"], 403);
@@ -303,7 +342,7 @@ fn every_call_is_in_a_hash_chained_audit_log_that_names_a_tampered_line() {
 
     let verify = hoptrail(&["audit", "verify", log.to_str().unwrap()]);
     assert!(verify.status.success(), "{verify:?}");
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("4 lines"));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("6 lines"));
 
     let tampered = text.replacen("\"status\":403", "\"status\":200", 1);
     std::fs::write(&log, tampered).unwrap();

@@ -31,6 +31,14 @@ pub enum IndexError {
     /// A paging cursor that this index did not hand out.
     #[error("cursor is malformed")]
     BadCursor,
+    /// A path, reach or replay query would load more events than one answer may hold.
+    #[error("{matched} events match, more than the {limit} one answer may stitch: narrow the window with from/to")]
+    TooBroad {
+        /// Events matching.
+        matched: usize,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 /// Result alias of the index crate.

@@ -90,6 +90,7 @@ pub struct EventSearcher {
     fields: EventSchema,
     reader: IndexReader,
     pub(crate) columns: crate::path_reader::ColumnCache,
+    pub(crate) max_matching_events: usize,
 }
 
 impl EventSearcher {
@@ -99,6 +100,7 @@ impl EventSearcher {
             fields,
             reader,
             columns: Default::default(),
+            max_matching_events: crate::path_reader::MAX_MATCHING_EVENTS,
         }
     }
 
@@ -148,6 +150,13 @@ impl EventSearcher {
             .get_first(f.stored)
             .and_then(|v| v.as_bytes())
             .map(<[u8]>::to_vec))
+    }
+
+    /// The same searcher with another bound on the events one path, reach or replay query may
+    /// load (default [`MAX_MATCHING_EVENTS`](crate::MAX_MATCHING_EVENTS)).
+    pub fn with_max_matching_events(mut self, limit: usize) -> Self {
+        self.max_matching_events = limit;
+        self
     }
 
     /// The field handles.

@@ -22,7 +22,7 @@ pub use event_searcher::{
 pub use event_writer::{
     build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig,
 };
-pub use path_reader::Window;
+pub use path_reader::{Window, MAX_MATCHING_EVENTS};
 pub use session_replay::{HopMark, ReplayStep, SessionReplay};
 
 #[cfg(test)]

@@ -30,6 +30,10 @@ pub struct Window {
     pub to_us: Option<i64>,
 }
 
+/// Most events one path, reach or replay query loads: bounds the memory and time of one request
+/// (about 200 MB and a few seconds at the bound), so no query can scan everything.
+pub const MAX_MATCHING_EVENTS: usize = 1_000_000;
+
 /// At most this many rounds of following `parent_id` links to a credential's root.
 const MAX_LINEAGE_ROUNDS: usize = 32;
 
@@ -263,6 +267,15 @@ impl EventSearcher {
         }
         let query = BooleanQuery::new(clauses);
         let per_segment = searcher.search(&query, &DocIds)?;
+        let matched: usize = per_segment.iter().map(|(_, d)| d.len()).sum();
+        if matched > self.max_matching_events {
+            // Doc ids cost 4 bytes each; the columns and names behind them cost a hundred times
+            // more, so the bound is checked before anything else is read.
+            return Err(crate::IndexError::TooBroad {
+                matched,
+                limit: self.max_matching_events,
+            });
+        }
         let live: Vec<SegmentId> = searcher
             .segment_readers()
             .iter()

@@ -319,3 +319,44 @@ fn a_query_tantivys_grammar_panics_on_is_an_error_not_a_panic() {
         other => panic!("{:?}", other.map(|p| p.total)),
     }
 }
+
+#[test]
+fn a_path_over_more_events_than_one_answer_may_hold_is_refused_before_loading_them() {
+    use hoptrail_core::path::{PathOptions, PathRoot};
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let mut w = index.writer(small_writer()).unwrap();
+    for i in 0..6 {
+        let t = format!("2026-01-01T00:00:0{i}Z");
+        w.add(event("t", &format!("e{i}"), &t, "busy", "s"))
+            .unwrap();
+    }
+    w.commit().unwrap();
+    let root = PathRoot::Agent("busy".into());
+    let bounded = index.searcher().with_max_matching_events(5);
+    let err = bounded
+        .path("t", &root, crate::Window::default(), PathOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            crate::IndexError::TooBroad {
+                matched: 6,
+                limit: 5
+            }
+        ),
+        "{err}"
+    );
+    // A window that holds fewer events is answered.
+    let window = crate::Window {
+        from_us: Some(1_767_225_602_000_000),
+        to_us: None,
+    };
+    assert!(bounded
+        .path("t", &root, window, PathOptions::default())
+        .unwrap()
+        .is_some());
+    assert!(bounded
+        .session_replay("t", "s1", 100)
+        .is_err_and(|e| matches!(e, crate::IndexError::TooBroad { .. })));
+}

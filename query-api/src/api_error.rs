@@ -59,6 +59,7 @@ impl From<IndexError> for ApiError {
         match e {
             IndexError::Query(message) => ApiError::BadRequest(format!("q: {message}")),
             IndexError::BadCursor => ApiError::BadRequest("cursor: malformed".into()),
+            e @ IndexError::TooBroad { .. } => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -38,10 +38,10 @@ pub struct AuditEntry<'a> {
     pub method: &'a str,
     /// Route template (`/v1/agents/{agent_id}/path`), or `null` when no route matched.
     pub route: Option<&'a str>,
-    /// Path as requested (carries the path parameters).
+    /// Path as requested (carries the path parameters), percent-decoded, secrets redacted.
     pub path: &'a str,
-    /// Query string as requested.
-    pub query: Option<&'a str>,
+    /// Query parameters, decoded, secrets redacted (an analyst may paste a token into `q`).
+    pub params: serde_json::Map<String, serde_json::Value>,
     /// Status answered.
     pub status: u16,
     /// How many results the answer held (events, hops, alerts), when it held any.
@@ -267,7 +267,10 @@ mod tests {
             method: "GET",
             route: Some("/v1/events"),
             path: "/v1/events",
-            query: Some("q=agent.id:\"a\"&limit=5"),
+            params: serde_json::json!({"q": "agent.id:\"a\"", "limit": "5"})
+                .as_object()
+                .unwrap()
+                .clone(),
             status,
             result_count: Some(5),
             duration_ms: 1.5,

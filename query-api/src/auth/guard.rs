@@ -10,6 +10,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use hoptrail_schemas::{RedactionCounts, Redactor};
+use serde_json::{Map, Value};
+use std::sync::LazyLock;
 
 use super::key_store::{KeyStore, Principal};
 use super::rate_limiter::RateLimiter;
@@ -97,10 +100,12 @@ pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next:
         client,
         method: &method,
         route: route.as_deref(),
-        path: &path,
-        query: query
-            .as_deref()
-            .map(|q| truncate(q, MAX_QUERY_STRING_BYTES)),
+        path: &redacted_path(&path),
+        params: redacted_params(
+            query
+                .as_deref()
+                .map(|q| truncate(q, MAX_QUERY_STRING_BYTES)),
+        ),
         status: response.status().as_u16(),
         result_count: response.extensions().get::<ResultCount>().map(|c| c.0),
         duration_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -115,6 +120,35 @@ pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next:
             .into_response();
     }
     response
+}
+
+/// The same recognizers as for events: the audit log must not become where secrets leak to.
+static REDACTOR: LazyLock<Redactor> = LazyLock::new(Redactor::new);
+
+fn redact(s: &str) -> String {
+    REDACTOR
+        .redact_str(s, &mut RedactionCounts::default())
+        .into_owned()
+}
+
+fn redacted_path(path: &str) -> String {
+    redact(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
+}
+
+fn redacted_params(query: Option<&str>) -> Map<String, Value> {
+    let mut params = Map::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let v = Value::String(redact(&v));
+        match params.get_mut(&*k) {
+            // A repeated parameter keeps every value, in order.
+            Some(Value::Array(values)) => values.push(v),
+            Some(first) => *first = Value::Array(vec![first.take(), v]),
+            None => {
+                params.insert(redact(&k), v);
+            }
+        }
+    }
+    params
 }
 
 fn truncate(s: &str, max: usize) -> &str {
