@@ -623,7 +623,7 @@ impl CpuSampler {
 /// The collector thread's name as the kernel keeps it (15 bytes).
 const COLLECTOR_THREAD: &str = "hoptrail-collec";
 /// The collector counts as working on records once it ran this share of a window this long
-/// (idle, it polls Kafka every millisecond: a few % of a core).
+/// (idle, it blocks in `poll` and uses next to nothing).
 const BUSY_WINDOW: Duration = Duration::from_millis(20);
 const BUSY_SHARE: f64 = 0.4;
 
@@ -1137,7 +1137,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
         std::thread::sleep(Duration::from_millis(5));
         polls += 1;
         // When the collector works on records, seen from its thread's CPU time: through the
-        // group join it idles in `poll` (a few % of a core), then it needs ~10 µs of CPU per
+        // group join it idles in `poll` (next to no CPU), then it needs ~5-10 µs of CPU per
         // record. The first record arrived at the start of the first window of BUSY_WINDOW or
         // more in which it ran at least BUSY_SHARE of the time; the last one was handed to
         // tantivy by the end of the last such window (what follows is waiting for the commit).

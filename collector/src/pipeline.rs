@@ -182,8 +182,7 @@ impl Pipeline {
             let now = Instant::now();
             // Committing as soon as the source runs dry makes the last records searchable (and
             // their offsets durable) without waiting for the interval.
-            if sink.writer.should_commit(now) || (ran_dry && sink.writer.should_commit_idle(now))
-            {
+            if sink.writer.should_commit(now) || (ran_dry && sink.writer.should_commit_idle(now)) {
                 sink.commit(consumer)?;
             }
         }

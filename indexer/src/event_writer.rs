@@ -263,7 +263,9 @@ impl EventWriter {
     /// Time until the commit policy's interval elapses (zero when overdue); the whole interval
     /// while nothing has changed since the last commit.
     pub fn time_to_commit(&self, now: Instant) -> Duration {
-        let since = self.dirty_since.map_or(Duration::ZERO, |t| now.duration_since(t));
+        let since = self
+            .dirty_since
+            .map_or(Duration::ZERO, |t| now.duration_since(t));
         self.config.commit_interval.saturating_sub(since)
     }
 
