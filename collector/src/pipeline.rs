@@ -22,6 +22,12 @@ use crate::{KafkaConfig, Result};
 
 /// Records handled between two looks at the commit policy and the stop flag.
 const POLL_BATCH: usize = 2048;
+/// How long a poll waits when nothing is pending; bounds how late the stop flag is seen.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// The shortest wait for records while work is pending: a poll that waited this long and got
+/// nothing means the source ran dry (an immediate poll coming back empty only means librdkafka's
+/// prefetch queue was momentarily empty).
+const IDLE_WAIT: Duration = Duration::from_millis(10);
 
 /// The running collector: consume, decode, redact, dead-letter, index, commit.
 pub struct Pipeline {
@@ -145,15 +151,25 @@ impl Pipeline {
         let consumer = &self.consumer;
         let sink = &mut self.sink;
         while !sink.stop.load(Ordering::Acquire) {
-            let wait = sink
-                .writer
-                .time_to_commit(Instant::now())
-                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            let now = Instant::now();
+            // Nothing pending: block in poll (the stop flag is looked at between polls). Work
+            // pending: wait no longer than the commit interval allows, and at least IDLE_WAIT,
+            // so that a poll coming back empty means the source really ran dry.
+            let wait = if sink.writer.is_dirty() {
+                let idle = sink.writer.time_to_idle_commit(now).max(IDLE_WAIT);
+                sink.writer.time_to_commit(now).min(idle)
+            } else {
+                IDLE_POLL
+            };
             let mut handled = 0;
             let mut timeout = wait;
+            let mut ran_dry = false;
             while handled < POLL_BATCH {
                 match consumer.poll(timeout) {
-                    None => break,
+                    None => {
+                        ran_dry = handled == 0 && !timeout.is_zero();
+                        break;
+                    }
                     Some(Ok(message)) => {
                         sink.handle(consumer, &message)?;
                         handled += 1;
@@ -166,7 +182,10 @@ impl Pipeline {
                 timeout = Duration::ZERO;
             }
             sink.dead_letter.poll();
-            if sink.writer.should_commit(Instant::now()) {
+            let now = Instant::now();
+            // Committing as soon as the source runs dry makes the last records searchable (and
+            // their offsets durable) without waiting for the interval.
+            if sink.writer.should_commit(now) || (ran_dry && sink.writer.should_commit_idle(now)) {
                 sink.commit(consumer)?;
             }
         }

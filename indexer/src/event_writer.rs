@@ -28,6 +28,10 @@ pub struct WriterConfig {
     pub commit_interval: Duration,
     /// Commit once this many documents are pending, whatever the time.
     pub commit_max_docs: usize,
+    /// When the source runs dry with work pending, commit without waiting for
+    /// `commit_interval`, but no sooner than this after the previous commit (so a trickle of
+    /// records cannot cause a commit storm).
+    pub idle_commit_gap: Duration,
 }
 
 impl Default for WriterConfig {
@@ -40,6 +44,7 @@ impl Default for WriterConfig {
             memory_budget_bytes: 256 << 20,
             commit_interval: Duration::from_millis(1000),
             commit_max_docs: 100_000,
+            idle_commit_gap: Duration::from_millis(200),
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct EventWriter {
     checkpoint: Checkpoint,
     committed_checkpoint: Checkpoint,
     last_commit: Instant,
+    /// When the first change after the last commit came: the commit interval counts from
+    /// there, so the first records after a quiet spell do not trigger a commit of their own.
+    dirty_since: Option<Instant>,
     stored_scratch: Vec<u8>,
     /// Documents handed to tantivy in batches: one channel send (and at most one wake-up of an
     /// indexing thread) per batch instead of per event. Without it the indexing threads, fed
@@ -140,6 +148,7 @@ impl EventWriter {
             checkpoint: committed_checkpoint.clone(),
             committed_checkpoint,
             last_commit: Instant::now(),
+            dirty_since: None,
             stored_scratch: Vec::with_capacity(2048),
             batch: Vec::with_capacity(BATCH_DOCS),
         })
@@ -168,6 +177,7 @@ impl EventWriter {
             self.flush_batch()?;
         }
         self.pending_docs += 1;
+        self.mark_dirty();
         Ok(AddOutcome::Added)
     }
 
@@ -210,11 +220,19 @@ impl EventWriter {
     /// (added, found duplicate, or dead-lettered and acknowledged).
     pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
         self.checkpoint.advance(topic, partition, next_offset);
+        self.mark_dirty();
+    }
+
+    fn mark_dirty(&mut self) {
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
+        }
     }
 
     /// Moves a position back (or forward) unconditionally; see [`Checkpoint::reset`].
     pub fn reset_position(&mut self, topic: &str, partition: i32, next_offset: i64) {
         self.checkpoint.reset(topic, partition, next_offset);
+        self.mark_dirty();
     }
 
     /// Documents added since the last commit.
@@ -222,19 +240,43 @@ impl EventWriter {
         self.pending_docs
     }
 
-    /// True when the commit policy says it is time to commit.
-    pub fn should_commit(&self, now: Instant) -> bool {
-        let dirty = self.pending_docs > 0 || self.checkpoint != self.committed_checkpoint;
-        dirty
-            && (self.pending_docs >= self.config.commit_max_docs as u64
-                || now.duration_since(self.last_commit) >= self.config.commit_interval)
+    /// True when something (documents or checkpoint positions) is not yet committed.
+    pub fn is_dirty(&self) -> bool {
+        self.pending_docs > 0 || self.checkpoint != self.committed_checkpoint
     }
 
-    /// Time until the commit policy's interval elapses (zero when overdue).
+    /// True when the commit policy says it is time to commit: something is pending and either
+    /// `commit_max_docs` documents are, or `commit_interval` has passed since the first change
+    /// after the last commit.
+    pub fn should_commit(&self, now: Instant) -> bool {
+        self.is_dirty()
+            && (self.pending_docs >= self.config.commit_max_docs as u64
+                || self.time_to_commit(now).is_zero())
+    }
+
+    /// True when, the source having nothing more for now, the commit policy says to commit:
+    /// something is pending and the idle gap since the last commit has passed.
+    pub fn should_commit_idle(&self, now: Instant) -> bool {
+        self.is_dirty() && now.duration_since(self.last_commit) >= self.idle_gap()
+    }
+
+    /// Time until the commit policy's interval elapses (zero when overdue); the whole interval
+    /// while nothing has changed since the last commit.
     pub fn time_to_commit(&self, now: Instant) -> Duration {
-        self.config
-            .commit_interval
+        let since = self
+            .dirty_since
+            .map_or(Duration::ZERO, |t| now.duration_since(t));
+        self.config.commit_interval.saturating_sub(since)
+    }
+
+    /// Time until an idle source would allow a commit (zero when it already would).
+    pub fn time_to_idle_commit(&self, now: Instant) -> Duration {
+        self.idle_gap()
             .saturating_sub(now.duration_since(self.last_commit))
+    }
+
+    fn idle_gap(&self) -> Duration {
+        self.config.idle_commit_gap.min(self.config.commit_interval)
     }
 
     /// The checkpoint of the last durable commit.
@@ -263,6 +305,7 @@ impl EventWriter {
         self.pending_docs = 0;
         self.committed_checkpoint = self.checkpoint.clone();
         self.last_commit = Instant::now();
+        self.dirty_since = None;
         let stats = CommitStats {
             docs,
             duration: started.elapsed(),
@@ -310,7 +353,8 @@ fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSe
 /// Builds the tantivy document of an event. Takes the event by value so that attributes move
 /// into the document instead of being copied.
 pub fn build_document(f: &EventSchema, event: Event, hash: u64, stored: &[u8]) -> TantivyDocument {
-    let mut d = TantivyDocument::new();
+    // The stored copy is most of the document's bytes; the indexed fields are a subset of it.
+    let mut d = TantivyDocument::with_capacity(stored.len() * 2 + 256);
     d.add_text(f.tenant, &event.tenant);
     d.add_text(f.event_id, &event.event_id);
     d.add_u64(f.id_hash, hash);

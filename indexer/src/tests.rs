@@ -359,4 +359,62 @@ fn a_path_over_more_events_than_one_answer_may_hold_is_refused_before_loading_th
     assert!(bounded
         .session_replay("t", "s1", 100)
         .is_err_and(|e| matches!(e, crate::IndexError::TooBroad { .. })));
+
+fn the_commit_interval_counts_from_the_first_change_after_a_commit() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let interval = Duration::from_secs(5);
+    let mut w = index
+        .writer(WriterConfig {
+            commit_interval: interval,
+            ..small_writer()
+        })
+        .unwrap();
+    // Long after the writer opened, nothing pending: nothing to commit, the whole interval ahead.
+    let later = Instant::now() + 2 * interval;
+    assert!(!w.should_commit(later));
+    assert_eq!(w.time_to_commit(later), interval);
+    w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        .unwrap();
+    let now = Instant::now();
+    assert!(w.time_to_commit(now) > interval - Duration::from_secs(1));
+    assert!(!w.should_commit(now));
+    assert!(w.should_commit(now + interval));
+    w.commit().unwrap();
+    assert!(!w.should_commit(now + 3 * interval));
+}
+
+#[test]
+fn an_idle_commit_waits_for_the_gap_after_the_previous_commit() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    let gap = Duration::from_secs(2);
+    let mut w = index
+        .writer(WriterConfig {
+            commit_interval: Duration::from_secs(60),
+            idle_commit_gap: gap,
+            ..small_writer()
+        })
+        .unwrap();
+    w.commit().unwrap();
+    let committed = Instant::now();
+    assert!(!w.should_commit_idle(committed + gap), "nothing pending");
+    w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        .unwrap();
+    assert!(!w.should_commit_idle(committed));
+    assert!(w.time_to_idle_commit(committed) > Duration::ZERO);
+    assert!(w.should_commit_idle(committed + gap));
+    assert!(!w.should_commit(committed + gap), "the interval is not due");
+    // The gap never exceeds the interval.
+    drop(w);
+    let w = index
+        .writer(WriterConfig {
+            commit_interval: Duration::from_millis(10),
+            idle_commit_gap: gap,
+            ..small_writer()
+        })
+        .unwrap();
+    assert!(w.time_to_idle_commit(Instant::now()) <= Duration::from_millis(10));
 }

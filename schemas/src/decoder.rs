@@ -124,6 +124,11 @@ fn last_segment(path: &str) -> &str {
 /// Rejects nesting deeper than [`MAX_DEPTH`] with one bounded pass over the bytes, before the
 /// parser (whose own limit is 128, reported as a generic syntax error) sees them.
 fn check_depth(b: &[u8]) -> Result<(), RecordError> {
+    // Depth cannot pass the number of opening brackets, wherever they are (in strings too):
+    // a typical record has a handful, and counting them is a fast SIMD search.
+    if memchr::memchr2_iter(b'{', b'[', b).nth(MAX_DEPTH).is_none() {
+        return Ok(());
+    }
     let mut depth = 0usize;
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -391,6 +396,9 @@ impl Obj {
 
     /// Moves the fields nobody read into `extra`, keyed by their dotted path.
     fn finish(self, extra: &mut Map<String, Value>) {
+        if self.slots.is_spent() {
+            return;
+        }
         for (k, v) in self.slots.into_entries() {
             let key = if self.path.is_empty() {
                 k

@@ -180,7 +180,11 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         // serde_json's Display for a number is its JSON serialization.
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Number(n) => {
+            use std::io::Write as _;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{n}");
+        }
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -225,33 +229,63 @@ fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
 /// A JSON string literal, escaped the way serde_json escapes.
 fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[run..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none needs escaping: nearly every string has none.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
         }
-        run = i + 1;
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            let esc: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0x00..=0x1f => b"",
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.extend_from_slice(&bytes[run..i]);
+            if esc.is_empty() {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            } else {
+                out.extend_from_slice(esc);
+            }
+            i += 1;
+            run = i;
+        }
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the bytes a JSON
+/// string must escape). The classic SWAR zero-byte and less-than tests, exact as to whether one
+/// exists (not which).
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
 }
 
 #[cfg(test)]
@@ -278,7 +312,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_word_test_finds_every_byte_that_needs_escaping() {
+        for b in 0..=255u8 {
+            let must = b < 0x20 || b == b'"' || b == b'\\';
+            for at in 0..8 {
+                for filler in [b'a', 0x80, 0xff, 0x20, 0x21] {
+                    let mut w = [filler; 8];
+                    w[at] = b;
+                    assert_eq!(needs_escape(u64::from_le_bytes(w)), must, "{b:#x} at {at}");
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn ascii_with_escapes_encodes_as_serde_json_would(s in "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é]{0,40}") {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+
         #[test]
         fn any_string_encodes_as_serde_json_would(s in any::<String>()) {
             let mut out = Vec::new();

@@ -21,6 +21,8 @@ pub(crate) enum Field {
 pub(crate) struct Slots {
     shape: &'static Shape,
     vals: Vec<Option<Field>>,
+    /// How many of `vals` are `Some`.
+    filled: usize,
     rest: Map<String, Value>,
 }
 
@@ -34,12 +36,34 @@ impl Field {
     }
 }
 
+impl Shape {
+    /// The index of `key` among the known keys. Compares lengths and first bytes before calling
+    /// into `memcmp`: shapes have up to 21 keys, and this runs for every key of every record.
+    fn find(&self, key: &str) -> Option<usize> {
+        let b = key.as_bytes();
+        let first = *b.first()?;
+        self.keys.iter().position(|(k, _)| {
+            let kb = k.as_bytes();
+            kb.len() == b.len() && kb[0] == first && kb == b
+        })
+    }
+}
+
 impl Slots {
     /// Takes the value of a known key out of its slot.
     pub(crate) fn take(&mut self, key: &str) -> Option<Field> {
-        let i = self.shape.keys.iter().position(|(k, _)| *k == key);
+        let i = self.shape.find(key);
         debug_assert!(i.is_some(), "{key} is not in the shape");
-        self.vals.get_mut(i?)?.take()
+        let v = self.vals.get_mut(i?)?.take();
+        if v.is_some() {
+            self.filled -= 1;
+        }
+        v
+    }
+
+    /// True when every known key was taken and there were no unknown keys.
+    pub(crate) fn is_spent(&self) -> bool {
+        self.filled == 0 && self.rest.is_empty()
     }
 
     /// What nobody took: `(key, value)` for every filled slot, then the unknown keys.
@@ -126,6 +150,7 @@ impl<'de> Visitor<'de> for FieldVisitor {
             .take(shape.keys.len())
             .collect();
         let mut rest = Map::new();
+        let mut filled = 0;
         while let Some(key) = map.next_key_seed(KeySeed(shape))? {
             match key {
                 Key::Known(i) => {
@@ -133,7 +158,9 @@ impl<'de> Visitor<'de> for FieldVisitor {
                         Some(inner) => map.next_value_seed(Seed(inner))?,
                         None => Field::Value(map.next_value()?),
                     };
-                    vals[i] = Some(v);
+                    if vals[i].replace(v).is_none() {
+                        filled += 1;
+                    }
                 }
                 Key::Unknown(k) => {
                     let v = map.next_value()?;
@@ -141,7 +168,12 @@ impl<'de> Visitor<'de> for FieldVisitor {
                 }
             }
         }
-        Ok(Field::Object(Slots { shape, vals, rest }))
+        Ok(Field::Object(Slots {
+            shape,
+            vals,
+            filled,
+            rest,
+        }))
     }
 }
 
@@ -168,14 +200,14 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-        Ok(match self.0.keys.iter().position(|(k, _)| *k == v) {
+        Ok(match self.0.find(v) {
             Some(i) => Key::Known(i),
             None => Key::Unknown(v.to_owned()),
         })
     }
 
     fn visit_string<E>(self, v: String) -> Result<Key, E> {
-        Ok(match self.0.keys.iter().position(|(k, _)| *k == v) {
+        Ok(match self.0.find(&v) {
             Some(i) => Key::Known(i),
             None => Key::Unknown(v),
         })
