@@ -359,7 +359,9 @@ fn a_path_over_more_events_than_one_answer_may_hold_is_refused_before_loading_th
     assert!(bounded
         .session_replay("t", "s1", 100)
         .is_err_and(|e| matches!(e, crate::IndexError::TooBroad { .. })));
+}
 
+#[test]
 fn the_commit_interval_counts_from_the_first_change_after_a_commit() {
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
