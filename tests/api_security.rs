@@ -44,17 +44,7 @@ fn hoptrail(args: &[&str]) -> std::process::Output {
 }
 
 fn ingested(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    let file = dir.join("events.ndjson");
-    std::fs::write(&file, events().join("\n")).unwrap();
-    let out = hoptrail(&[
-        "ingest",
-        "--data-dir",
-        data.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    data
+    common::ingest(dir, &events().join("\n"))
 }
 
 fn serve(data: &Path, extra: &[&str]) -> Server {

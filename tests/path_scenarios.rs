@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::Server;
 use serde_json::{json, Value};
 
@@ -11,22 +9,7 @@ const DEMO: &str = include_str!("../src/demo/scenario.ndjson");
 
 fn serve_events(lines: &[String]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let file = dir.path().join("events.ndjson");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
-        .args([
-            "ingest",
-            "--data-dir",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c == 0 || c == 2),
-        "{out:?}"
-    );
+    let data = common::ingest(dir.path(), &lines.join("\n"));
     let server = Server::start(&["serve", "--data-dir", data.to_str().unwrap()]);
     (dir, server)
 }

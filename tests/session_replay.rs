@@ -4,34 +4,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{ingest, Server};
 use serde_json::{json, Value};
 
 const DEMO: &str = include_str!("../src/demo/scenario.ndjson");
-
-fn ingest(dir: &Path, lines: &str) -> std::path::PathBuf {
-    let data = dir.join("data");
-    let file = dir.join("events.ndjson");
-    std::fs::write(&file, lines).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
-        .args([
-            "ingest",
-            "--data-dir",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c == 0 || c == 2),
-        "{out:?}"
-    );
-    data
-}
 
 fn ndjson(server: &Server, path: &str) -> Vec<Value> {
     let (status, text) = server.get_text(path);

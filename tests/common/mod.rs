@@ -198,6 +198,28 @@ pub struct Server {
     pub key: String,
 }
 
+/// Indexes NDJSON text with the real `hoptrail ingest` into `<dir>/data` and returns that
+/// directory. Rejected lines are allowed (exit code 2): some tests feed them on purpose.
+pub fn ingest(dir: &Path, ndjson: &str) -> PathBuf {
+    let data = dir.join("data");
+    let file = dir.join("events.ndjson");
+    std::fs::write(&file, ndjson).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+        .args([
+            "ingest",
+            "--data-dir",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run hoptrail ingest");
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 2),
+        "{out:?}"
+    );
+    data
+}
+
 /// Creates an API key with the real `hoptrail keys create` and returns the line it printed.
 pub fn create_key(data_dir: &Path, tenant: &str, role: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
