@@ -66,6 +66,7 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
             index.clone(),
             Some(kafka.clone()),
             WriterConfig::default(),
+            Default::default(),
             api,
             listener,
             async move {

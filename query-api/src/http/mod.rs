@@ -1,5 +1,6 @@
 //! The router: one module per resource, merged here.
 
+mod alerts;
 mod events;
 mod health;
 pub(crate) mod openapi;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(events::router())
         .merge(paths::router())
+        .merge(alerts::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -55,6 +55,7 @@ impl Modify for BearerKey {
         super::paths::session_path,
         super::paths::credential_path,
         super::paths::system_reach,
+        super::alerts::list_alerts,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -101,6 +102,7 @@ mod tests {
             "/v1/sessions/{session_id}/path",
             "/v1/credentials/{credential_id}/path",
             "/v1/systems/{system}/reach",
+            "/v1/alerts",
         ] {
             let op = &paths[route]["get"];
             assert!(op.is_object(), "{route} missing from the OpenAPI document");
