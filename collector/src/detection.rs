@@ -170,3 +170,103 @@ impl Detection {
         Ok(self.stored)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoptrail_indexer::{AlertQuery, AlertStore, EventIndex, WriterConfig};
+
+    fn event(id: &str, s: u32, agent: &str, system: &str, zone: &str, cred: &str) -> Event {
+        let json = format!(
+            r#"{{"schema":"hoptrail.tool_use.v1","event_id":"{id}","time":"2026-11-30T09:00:{s:02}Z","agent":{{"id":"{agent}"}},"session_id":"s-{agent}","system":"{system}","zone":"{zone}","tool":{{"name":"t"}},"credential":{{"id":"{cred}"}},"outcome":"success"}}"#
+        );
+        Decoder::new().decode(json.as_bytes()).unwrap().event
+    }
+
+    fn scenario() -> Vec<Event> {
+        vec![
+            event("1", 0, "a", "jira", "internal", "key"),
+            event("2", 1, "b", "jira", "internal", "key"), // credential.shared
+            event("3", 2, "b", "paste", "external", "key-b"), // boundary.first_external
+        ]
+    }
+
+    fn writer_config() -> WriterConfig {
+        WriterConfig {
+            num_threads: 1,
+            memory_budget_bytes: 20 << 20,
+            ..WriterConfig::default()
+        }
+    }
+
+    fn stage(index: &EventIndex, alerts: &AlertStore) -> Detection {
+        Detection::new(
+            DetectSettings::default(),
+            index.searcher(),
+            alerts.writer().unwrap(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn alerts_lost_between_the_event_commit_and_the_alert_commit_are_recovered_by_the_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = EventIndex::open_or_create(dir.path()).unwrap();
+        let alerts = AlertStore::open_in_data_dir(dir.path()).unwrap();
+        {
+            let mut writer = index.writer(writer_config()).unwrap();
+            let mut d = stage(&index, &alerts);
+            for e in scenario() {
+                d.observe(&e).unwrap();
+                writer.add(e).unwrap();
+            }
+            writer.commit().unwrap();
+            // Killed here: the alerts' commit never happens.
+        }
+        assert_eq!(alerts.reader().num_alerts(), 0);
+
+        let mut d = stage(&index, &alerts);
+        let stats = d.rebuild().unwrap();
+        assert_eq!(stats.events, 3);
+        assert_eq!(stats.recovered_alerts, 2);
+        let page = alerts
+            .reader()
+            .page(&AlertQuery {
+                tenant: "default".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let rules: Vec<RuleId> = page.alerts.iter().map(|a| a.rule).collect();
+        assert_eq!(rules, [RuleId::SharedCredential, RuleId::FirstExternal]);
+        drop(d);
+
+        // A further restart, and the same events again, add nothing.
+        let mut d = stage(&index, &alerts);
+        assert_eq!(d.rebuild().unwrap().recovered_alerts, 0);
+        for e in scenario() {
+            d.observe(&e).unwrap();
+        }
+        assert_eq!(d.commit().unwrap(), 0);
+        assert_eq!(alerts.reader().num_alerts(), 2);
+    }
+
+    #[test]
+    fn with_every_rule_off_there_is_no_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = EventIndex::open_or_create(dir.path()).unwrap();
+        let alerts = AlertStore::open_in_data_dir(dir.path()).unwrap();
+        let mut settings = DetectSettings::default();
+        for r in RuleId::ALL {
+            settings.set_enabled(r, false);
+        }
+        let d = Detection::new(
+            settings,
+            index.searcher(),
+            alerts.writer().unwrap(),
+            Arc::new(Metrics::default()),
+        );
+        assert!(d.is_none());
+    }
+}
