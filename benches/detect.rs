@@ -152,12 +152,35 @@ struct Run {
     secs: f64,
     events: u64,
     alerts: u64,
+    /// CPU time of the ingesting thread (decode, detect, hand-off to tantivy), seconds.
+    thread_cpu: f64,
+    /// CPU time of the whole process (tantivy's indexing threads included), seconds.
+    process_cpu: f64,
+}
+
+/// This thread's CPU time in seconds (`/proc/thread-self/schedstat`: nanoseconds on CPU).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+/// The process's CPU time in seconds (utime + stime of `/proc/self/stat`, in clock ticks).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // stat fields 14 (utime) and 15 (stime); after the `)`, field 3 (state) is index 0.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn ingest(data: &[u8], detect: bool, keep: Option<&std::path::Path>) -> Result<Run> {
     let tmp = tempfile::tempdir()?;
     let dir = keep.unwrap_or(tmp.path());
     let index = EventIndex::open_or_create(dir)?;
+    let (cpu0, pcpu0) = (thread_cpu(), process_cpu());
     let started = Instant::now();
     let mut writer = index.writer(WriterConfig::default())?;
     let mut settings = DetectSettings::default();
@@ -188,6 +211,7 @@ fn ingest(data: &[u8], detect: bool, keep: Option<&std::path::Path>) -> Result<R
         None => 0,
     };
     let secs = started.elapsed().as_secs_f64();
+    let (thread_cpu, process_cpu) = (thread_cpu() - cpu0, process_cpu() - pcpu0);
     anyhow::ensure!(
         report.rejected == 0,
         "bench events rejected: {:?}",
@@ -197,12 +221,21 @@ fn ingest(data: &[u8], detect: bool, keep: Option<&std::path::Path>) -> Result<R
         secs,
         events: report.accepted,
         alerts,
+        thread_cpu,
+        process_cpu,
     })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+#[derive(Default)]
+struct Side {
+    rate: Vec<f64>,
+    thread_us: Vec<f64>,
+    process_us: Vec<f64>,
 }
 
 fn main() -> Result<()> {
@@ -217,7 +250,7 @@ fn main() -> Result<()> {
         data.len() as f64 / 1e6
     );
 
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut on, mut off) = (Side::default(), Side::default());
     let mut alerts = 0;
     for round in 0..rounds {
         let order = if round % 2 == 0 {
@@ -228,30 +261,43 @@ fn main() -> Result<()> {
         for detect in order {
             let r = ingest(&data, detect, None)?;
             let rate = r.events as f64 / r.secs;
+            let per = |secs: f64| secs * 1e6 / r.events as f64;
             println!(
-                "  round {round} rules {:>3}: {:>9.0} events/s ({:.2} s){}",
+                "  round {round} rules {:>3}: {:>7.0} events/s ({:.2} s); CPU per event: ingest thread {:.2} µs, process {:.2} µs{}",
                 if detect { "on" } else { "off" },
                 rate,
                 r.secs,
+                per(r.thread_cpu),
+                per(r.process_cpu),
                 if detect {
-                    format!(", {} alerts", r.alerts)
+                    format!("; {} alerts", r.alerts)
                 } else {
                     String::new()
                 }
             );
-            if detect {
+            let side = if detect {
                 alerts = r.alerts;
-                on.push(rate);
+                &mut on
             } else {
-                off.push(rate);
-            }
+                &mut off
+            };
+            side.rate.push(rate);
+            side.thread_us.push(per(r.thread_cpu));
+            side.process_us.push(per(r.process_cpu));
         }
     }
-    let (m_on, m_off) = (median(on), median(off));
+    let (m_on, m_off) = (median(on.rate), median(off.rate));
     println!(
         "detect/ingest: rules on {m_on:.0} events/s, off {m_off:.0} events/s: ratio {:.3} (cost {:.1} %), {alerts} alerts",
         m_on / m_off,
         (1.0 - m_on / m_off) * 100.0
+    );
+    let (t_on, t_off) = (median(on.thread_us), median(off.thread_us));
+    let (p_on, p_off) = (median(on.process_us), median(off.process_us));
+    println!(
+        "detect/ingest CPU per event (medians): ingest thread {t_on:.2} vs {t_off:.2} µs (+{:.1} %), process {p_on:.2} vs {p_off:.2} µs (+{:.1} %)",
+        (t_on / t_off - 1.0) * 100.0,
+        (p_on / p_off - 1.0) * 100.0
     );
 
     // The detector alone, on one thread, over pre-decoded events.

@@ -211,6 +211,7 @@ fn print_summary(
         "  curl -s {auth} '{base}/v1/events/demo-0008'      # AWS keys in its attributes, redacted"
     );
     println!("  curl -s {auth} '{base}/v1/agents/agent:triage-bot/path?format=mermaid'");
+    println!("  curl -s {auth} '{base}/v1/alerts'     # OCSF Detection Findings, for a SIEM");
     println!("  curl -s {auth} '{base}/metrics' | grep ^hoptrail_");
     println!();
 }

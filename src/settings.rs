@@ -248,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_detect_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("[detect]  ")
+            .expect("the README has a [detect] example");
+        let block = &readme[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let c: FileConfig = toml::from_str(block).unwrap();
+        let s = detect(&c).unwrap();
+        assert_eq!(s.thresholds.fanout_min_systems, 12);
+        assert!(
+            !s.rule(hoptrail_core::detect::RuleId::UndeclaredTool)
+                .enabled
+        );
+    }
+
+    #[test]
     fn a_tls_certificate_without_its_key_is_an_error() {
         let flags = ApiFlags {
             tls_cert: Some("c.pem".into()),
