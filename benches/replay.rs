@@ -131,6 +131,9 @@ fn main() {
             audit: None,
         }),
         replay_max_gap: Duration::from_secs(5),
+        alerts: hoptrail_indexer::AlertStore::open_in_data_dir(dir.path())
+            .unwrap()
+            .reader(),
         searcher: searcher.clone(),
         metrics: Arc::new(Metrics::default()),
         readiness: Readiness::default(),

@@ -66,6 +66,7 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
             index.clone(),
             Some(kafka.clone()),
             WriterConfig::default(),
+            Default::default(),
             api,
             listener,
             async move {
@@ -210,6 +211,7 @@ fn print_summary(
         "  curl -s {auth} '{base}/v1/events/demo-0008'      # AWS keys in its attributes, redacted"
     );
     println!("  curl -s {auth} '{base}/v1/agents/agent:triage-bot/path?format=mermaid'");
+    println!("  curl -s {auth} '{base}/v1/alerts'     # OCSF Detection Findings, for a SIEM");
     println!("  curl -s {auth} '{base}/metrics' | grep ^hoptrail_");
     println!();
 }

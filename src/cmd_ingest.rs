@@ -3,11 +3,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use hoptrail_collector::{ingest_ndjson, IngestReport};
-use hoptrail_indexer::EventIndex;
+use hoptrail_collector::{ingest_ndjson, Detection, IngestReport};
+use hoptrail_indexer::metrics::Metrics;
+use hoptrail_indexer::{AlertStore, EventIndex};
 use hoptrail_schemas::Decoder;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,6 +23,19 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
     let mut writer = index
         .writer(settings::writer(&file.index)?)
         .context("opening the index writer (is `hoptrail serve` running on this data dir?)")?;
+    let alerts = AlertStore::open_in_data_dir(&data_dir)
+        .and_then(|s| s.writer())
+        .context("opening the alert store writer")?;
+    let mut detection = Detection::new(
+        settings::detect(&file)?,
+        index.searcher(),
+        alerts,
+        Arc::new(Metrics::default()),
+    );
+    if let Some(d) = detection.as_mut() {
+        d.rebuild()
+            .context("rebuilding the detector from the index")?;
+    }
     let decoder = Decoder::new();
     let mut report = IngestReport::default();
     let started = Instant::now();
@@ -52,6 +67,7 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
             &name,
             input,
             &mut writer,
+            detection.as_mut(),
             &decoder,
             &mut report,
             &mut |bytes| bar.set_position(bytes - base),
@@ -59,9 +75,13 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
         bar.finish_and_clear();
     }
     writer.close().context("committing the index")?;
+    let alerts = match detection {
+        Some(d) => d.close().context("committing the alerts")?,
+        None => 0,
+    };
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingested {} records from {} file(s) in {:.2}s ({:.0} records/s): {} accepted, {} duplicate, {} rejected, {} secrets redacted",
+        "ingested {} records from {} file(s) in {:.2}s ({:.0} records/s): {} accepted, {} duplicate, {} rejected, {} secrets redacted, {} new alerts",
         report.lines,
         files.len(),
         secs,
@@ -70,6 +90,7 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
         report.duplicates,
         report.rejected,
         report.redactions.total(),
+        alerts,
     );
     for e in &report.first_errors {
         println!("  {}:{}: {}", e.source, e.line, e.message);

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hoptrail_collector::{create_topics, dead_letter_topic, KafkaConfig, Pipeline, PipelineHandle};
+use hoptrail_collector::{
+    create_topics, dead_letter_topic, Detection, KafkaConfig, Pipeline, PipelineHandle,
+};
+use hoptrail_core::detect::DetectSettings;
 use hoptrail_indexer::metrics::Metrics;
-use hoptrail_indexer::{EventIndex, WriterConfig};
+use hoptrail_indexer::{AlertStore, EventIndex, WriterConfig};
 use hoptrail_query_api::audit_log::AuditLog;
 use hoptrail_query_api::auth::{Auth, KeyStore, RateLimiter};
 use hoptrail_query_api::{AppState, Readiness};
@@ -36,6 +39,7 @@ pub fn run(
     }
     let writer = settings::writer(&file.index)?;
     let api = settings::api(&file.api, api_flags, &data_dir)?;
+    let detect = settings::detect(&file)?;
     let index = EventIndex::open_or_create(&data_dir)
         .with_context(|| format!("opening the index in {}", data_dir.display()))?;
     tracing::info!(data_dir = %data_dir.display(), events = index.num_docs(), "index open");
@@ -43,7 +47,16 @@ pub fn run(
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("binding the API to {listen}"))?;
-        serve(index, kafka, writer, api, listener, std::future::pending()).await
+        serve(
+            index,
+            kafka,
+            writer,
+            detect,
+            api,
+            listener,
+            std::future::pending(),
+        )
+        .await
     })
 }
 
@@ -60,12 +73,14 @@ pub async fn serve(
     index: EventIndex,
     kafka: Option<KafkaConfig>,
     writer: WriterConfig,
+    detect: DetectSettings,
     api: settings::ApiSettings,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<ExitCode> {
     let auth = Arc::new(open_auth(&api)?);
     let metrics = Arc::new(Metrics::default());
+    let alerts = AlertStore::open_in_data_dir(index.path()).context("opening the alert store")?;
     let mut pipeline: Option<PipelineHandle> = None;
     if let Some(kafka) = &kafka {
         if kafka.create_topics {
@@ -79,7 +94,17 @@ pub async fn serve(
             create_topics(kafka, &all, kafka.create_partitions).await?;
         }
         let writer = index.writer(writer).context("opening the index writer")?;
-        pipeline = Some(Pipeline::new(kafka, writer, metrics.clone())?.spawn()?);
+        let detection = Detection::new(
+            detect,
+            index.searcher(),
+            alerts.writer().context("opening the alert store writer")?,
+            metrics.clone(),
+        );
+        pipeline = Some(
+            Pipeline::new(kafka, writer, metrics.clone())?
+                .with_detection(detection)
+                .spawn()?,
+        );
     } else {
         tracing::info!("no Kafka brokers configured: serving the index as it is");
     }
@@ -90,6 +115,7 @@ pub async fn serve(
         auth,
         replay_max_gap: api.replay_max_gap,
         searcher: index.searcher(),
+        alerts: alerts.reader(),
         metrics,
         readiness,
     };

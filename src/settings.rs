@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hoptrail_collector::{KafkaConfig, KafkaConfigFile};
+use hoptrail_core::detect::{DetectConfig, DetectSettings};
 use hoptrail_indexer::WriterConfig;
 use hoptrail_query_api::auth::RateLimit;
 use hoptrail_query_api::TlsFiles;
@@ -32,6 +33,16 @@ pub struct FileConfig {
     /// HTTP API: limits, audit log, TLS.
     #[serde(default)]
     pub api: ApiFileConfig,
+    /// Detection rules: thresholds, severities, switches (see `hoptrail_core::detect`).
+    #[serde(default)]
+    pub detect: DetectConfig,
+}
+
+/// The validated `[detect]` section.
+pub fn detect(file: &FileConfig) -> Result<DetectSettings> {
+    file.detect
+        .validate()
+        .map_err(|e| anyhow::anyhow!("config file: {e}"))
 }
 
 /// `[api]`: what the HTTP listener enforces.
@@ -225,6 +236,37 @@ mod tests {
         assert_eq!(api.rate_limit.per_second, 5.0);
         assert!(api.tls.is_some());
         assert_eq!(api.audit_log, Path::new("/data/audit.jsonl"));
+    }
+
+    #[test]
+    fn the_detect_section_is_validated_with_a_clear_error() {
+        let c: FileConfig = toml::from_str(
+            "[detect]\nlateness_ms = 1000\n[detect.rules.\"blast_radius.fanout\"]\nmin_systems = 3",
+        )
+        .unwrap();
+        assert_eq!(detect(&c).unwrap().thresholds.fanout_min_systems, 3);
+        let c: FileConfig =
+            toml::from_str("[detect.rules.\"credential.nope\"]\nenabled = false").unwrap();
+        let e = detect(&c).unwrap_err().to_string();
+        assert!(e.contains("unknown rule id `credential.nope`"), "{e}");
+        assert!(toml::from_str::<FileConfig>("[detect]\nlatenes_ms = 1").is_err());
+    }
+
+    #[test]
+    fn the_readme_detect_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("[detect]  ")
+            .expect("the README has a [detect] example");
+        let block = &readme[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let c: FileConfig = toml::from_str(block).unwrap();
+        let s = detect(&c).unwrap();
+        assert_eq!(s.thresholds.fanout_min_systems, 12);
+        assert!(
+            !s.rule(hoptrail_core::detect::RuleId::UndeclaredTool)
+                .enabled
+        );
     }
 
     #[test]

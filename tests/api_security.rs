@@ -62,6 +62,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/credentials/acme-token/path", "analyst"),
     ("/v1/systems/jira.corp/reach", "analyst"),
     ("/v1/sessions/acme-session/replay", "analyst"),
+    ("/v1/alerts", "siem"),
     ("/metrics", "admin"),
 ];
 

@@ -224,10 +224,23 @@ fn a_secret_in_attributes_is_never_returned_by_any_endpoint_nor_found_in_the_ind
 
     // Nothing on disk: neither in the raw files nor in any term or stored document.
     let dir = sb.data_dir();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        for s in secrets {
-            assert!(!contains(&bytes, s.as_bytes()), "{s} found in index file");
+    // The alert store is a subdirectory: walk it too.
+    let mut dirs = vec![dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            for s in secrets {
+                assert!(
+                    !contains(&bytes, s.as_bytes()),
+                    "{s} found in {}",
+                    path.display()
+                );
+            }
         }
     }
     let index = tantivy::Index::open_in_dir(&dir).unwrap();

@@ -227,3 +227,50 @@ fn the_replay_command_prints_a_timeline_with_hops() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn each_alert_appears_once_on_the_event_that_completed_its_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ingest(dir.path(), DEMO);
+    let server = Server::start(&["serve", "--data-dir", data.to_str().unwrap()]);
+    let (status, pulled) = server.get("/v1/alerts?limit=1000");
+    assert_eq!(status, 200, "{pulled}");
+    // Alert id → its related event ids, as the SIEM sees them.
+    let mut expected = std::collections::BTreeMap::new();
+    for finding in pulled["alerts"].as_array().unwrap() {
+        let related: Vec<String> = finding["finding_info"]["related_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap().to_owned())
+            .collect();
+        expected.insert(
+            finding["finding_info"]["uid"].as_str().unwrap().to_owned(),
+            related,
+        );
+    }
+    assert!(!expected.is_empty(), "the demo scenario raises alerts");
+    let mut seen = std::collections::BTreeSet::new();
+    for session in ["sess-reporter-0042", "sess-triage-0001", "sess-fixer-0001"] {
+        let lines = ndjson(&server, &format!("/v1/sessions/{session}/replay"));
+        let order = ids(&lines);
+        for (i, line) in lines.iter().enumerate() {
+            for alert in line["alerts"].as_array().unwrap() {
+                let id = alert["id"].as_str().unwrap().to_owned();
+                let related = &expected[&id];
+                assert!(
+                    related.contains(&order[i]),
+                    "placed on one of its events: {alert}"
+                );
+                let last = related
+                    .iter()
+                    .filter_map(|r| order.iter().position(|o| o == r))
+                    .max();
+                assert_eq!(last, Some(i), "placed on the last of its evidence: {alert}");
+                assert!(alert["rule"].is_string() && alert["severity"].is_string());
+                assert!(seen.insert(id), "an alert is placed once: {alert}");
+            }
+        }
+    }
+    assert!(!seen.is_empty(), "some alert is placed on a replay line");
+}

@@ -4,6 +4,7 @@
 
 mod config;
 mod dead_letter;
+mod detection;
 mod error;
 mod kafka_source;
 mod ndjson;
@@ -12,6 +13,7 @@ mod tenant_binding;
 mod topics;
 
 pub use config::{KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS};
+pub use detection::{Detection, RebuildStats};
 pub use error::{CollectorError, Result};
 pub use ndjson::{ingest_ndjson, IngestReport, LineError};
 pub use pipeline::{Pipeline, PipelineHandle};

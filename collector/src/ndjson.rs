@@ -7,7 +7,7 @@ use std::io::BufRead;
 use hoptrail_indexer::{AddOutcome, EventWriter};
 use hoptrail_schemas::{Decoder, RedactionCounts};
 
-use crate::Result;
+use crate::{Detection, Result};
 
 /// Longest line read into memory; longer ones are rejected as too large while being skipped.
 const MAX_LINE_BYTES: usize = 1 << 20;
@@ -45,12 +45,14 @@ pub struct IngestReport {
     pub first_errors: Vec<LineError>,
 }
 
-/// Reads NDJSON from `input` into the writer, committing as the writer's policy says. The caller
-/// makes the final commit. `progress` is told the bytes read so far, now and then.
+/// Reads NDJSON from `input` into the writer, committing as the writer's policy says (with
+/// `detection`, its alerts right after each event commit). The caller makes the final commits,
+/// events first. `progress` is told the bytes read so far, now and then.
 pub fn ingest_ndjson(
     source: &str,
     mut input: impl BufRead,
     writer: &mut EventWriter,
+    mut detection: Option<&mut Detection>,
     decoder: &Decoder,
     report: &mut IngestReport,
     progress: &mut dyn FnMut(u64),
@@ -73,6 +75,9 @@ pub fn ingest_ndjson(
             progress(report.bytes);
             if writer.should_commit(std::time::Instant::now()) {
                 writer.commit()?;
+                if let Some(d) = detection.as_deref_mut() {
+                    d.commit()?;
+                }
             }
         }
         let record = trim_line(&line);
@@ -86,6 +91,9 @@ pub fn ingest_ndjson(
             match decoder.decode(record) {
                 Ok(decoded) => {
                     report.redactions.add(decoded.redactions);
+                    if let Some(d) = detection.as_deref_mut() {
+                        d.observe(&decoded.event)?;
+                    }
                     Ok(writer.add(decoded.event)?)
                 }
                 Err(e) => Err(e.message),

@@ -16,6 +16,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::Offset;
 
 use crate::dead_letter::{DeadLetter, Rejection};
+use crate::detection::Detection;
 use crate::kafka_source::SourceContext;
 use crate::tenant_binding::TenantBinding;
 use crate::{KafkaConfig, Result};
@@ -45,6 +46,7 @@ struct Sink {
     metrics: Arc<Metrics>,
     batch: BatchCounts,
     stop: Arc<AtomicBool>,
+    detection: Option<Detection>,
 }
 
 /// Controls a pipeline running on its own thread.
@@ -114,9 +116,16 @@ impl Pipeline {
                 metrics,
                 batch: BatchCounts::default(),
                 stop: Arc::new(AtomicBool::new(false)),
+                detection: None,
             },
             running: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Adds the detect stage; it is rebuilt from the index when the loop starts.
+    pub fn with_detection(mut self, detection: Option<Detection>) -> Self {
+        self.sink.detection = detection;
+        self
     }
 
     /// Runs the loop on a dedicated thread.
@@ -150,6 +159,9 @@ impl Pipeline {
     fn run_loop(&mut self) -> Result<()> {
         let consumer = &self.consumer;
         let sink = &mut self.sink;
+        if let Some(d) = &mut sink.detection {
+            d.rebuild()?;
+        }
         while !sink.stop.load(Ordering::Acquire) {
             let now = Instant::now();
             // Nothing pending: block in poll (the stop flag is looked at between polls). Work
@@ -226,6 +238,9 @@ impl Sink {
         {
             Ok(decoded) => {
                 self.batch.redactions.add(decoded.redactions);
+                if let Some(d) = &mut self.detection {
+                    d.observe(&decoded.event)?;
+                }
                 match self.writer.add(decoded.event)? {
                     AddOutcome::Added => self.batch.added += 1,
                     AddOutcome::Duplicate => self.batch.duplicate += 1,
@@ -297,6 +312,9 @@ impl Sink {
         // Rejected records must be safe in the dead-letter topic before the checkpoint passes them.
         self.dead_letter.flush(&self.stop)?;
         let stats = self.writer.commit()?;
+        if let Some(d) = &mut self.detection {
+            d.commit()?;
+        }
         self.metrics.record_commit(stats.duration);
         self.metrics.record_committed_batch(&self.batch);
         if stats.docs > 0 || self.batch.rejected_total() > 0 {

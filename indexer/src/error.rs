@@ -28,6 +28,9 @@ pub enum IndexError {
     /// The caller's query string did not parse; the message is the parser's.
     #[error("{0}")]
     Query(String),
+    /// A stored alert could not be read back (written by an incompatible version?).
+    #[error("stored alert is unreadable: {0}")]
+    AlertUnreadable(String),
     /// A paging cursor that this index did not hand out.
     #[error("cursor is malformed")]
     BadCursor,

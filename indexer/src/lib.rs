@@ -2,9 +2,11 @@
 //! source positions it was read at are committed in the same tantivy commit as the event itself,
 //! so a restart resumes exactly where the last durable commit left off. No Kafka, no HTTP here.
 
+mod alert_store;
 mod checkpoint;
 mod error;
 mod event_index;
+mod event_replay;
 mod event_schema;
 mod event_searcher;
 mod event_writer;
@@ -12,6 +14,10 @@ pub mod metrics;
 mod path_reader;
 mod session_replay;
 
+pub use alert_store::{
+    AlertCursor, AlertPage, AlertQuery, AlertReader, AlertStore, AlertWriter, ALERTS_DIR,
+    MAX_ALERT_PAGE,
+};
 pub use checkpoint::{Checkpoint, CommitPayload};
 pub use error::{IndexError, Result};
 pub use event_index::EventIndex;

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use hoptrail_core::detect::RuleId;
 use hoptrail_schemas::{Reason, RedactionCounts, SecretKind};
 
 /// Metric names, in one place so dashboards and docs agree with the code.
@@ -30,6 +31,8 @@ pub mod names {
     pub const CONSUMER_LAG: &str = "hoptrail_consumer_lag";
     /// Events in the index.
     pub const INDEX_DOCS: &str = "hoptrail_index_docs";
+    /// Alerts made durable in the alert store, by rule.
+    pub const ALERTS_RAISED: &str = "hoptrail_alerts_raised_total";
 }
 
 /// Shared counters of one hoptrail process.
@@ -44,6 +47,7 @@ pub struct Metrics {
     commit_micros_last: AtomicU64,
     dlq_records: AtomicU64,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
+    alerts: [AtomicU64; RuleId::COUNT],
 }
 
 /// Counts gathered over a batch by the pipeline, then added to [`Metrics`] at once.
@@ -100,6 +104,13 @@ impl Metrics {
     /// Replaces the consumer lag figures (from librdkafka statistics).
     pub fn set_lag(&self, lag: BTreeMap<(String, i32), i64>) {
         *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+    }
+
+    /// Adds alerts made durable, counted by rule (indexed like [`RuleId::ALL`]).
+    pub fn record_committed_alerts(&self, by_rule: &[u64; RuleId::COUNT]) {
+        for (slot, n) in self.alerts.iter().zip(by_rule) {
+            slot.fetch_add(*n, Relaxed);
+        }
     }
 
     /// Events indexed so far by this process.
@@ -194,6 +205,20 @@ impl Metrics {
                 escape_label(topic),
                 partition,
                 lag
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {0} Alerts raised and stored, by rule.\n# TYPE {0} counter",
+            names::ALERTS_RAISED
+        );
+        for (rule, n) in RuleId::ALL.iter().zip(&self.alerts) {
+            let _ = writeln!(
+                out,
+                "{}{{rule=\"{}\"}} {}",
+                names::ALERTS_RAISED,
+                rule.as_str(),
+                n.load(Relaxed)
             );
         }
         out

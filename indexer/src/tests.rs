@@ -420,3 +420,42 @@ fn an_idle_commit_waits_for_the_gap_after_the_previous_commit() {
         .unwrap();
     assert!(w.time_to_idle_commit(Instant::now()) <= Duration::from_millis(10));
 }
+
+#[test]
+fn replay_hands_out_every_committed_event_since_a_time_once_in_time_order_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EventIndex::open_or_create(dir.path()).unwrap();
+    assert_eq!(index.searcher().newest_time_us().unwrap(), None);
+    let mut w = index.writer(small_writer()).unwrap();
+    for (id, t) in [("c", "00:00:03"), ("a", "00:00:01")] {
+        w.add(event("t", id, &format!("2026-01-01T{t}Z"), "x", "s"))
+            .unwrap();
+    }
+    w.commit().unwrap();
+    for (id, t, tenant) in [
+        ("d", "00:00:04", "u"),
+        ("b", "00:00:02", "t"),
+        ("old", "00:00:00", "t"),
+    ] {
+        w.add(event(tenant, id, &format!("2026-01-01T{t}Z"), "x", "s"))
+            .unwrap();
+    }
+    w.add(event("t", "e", "2026-01-01T00:00:05Z", "x", "s"))
+        .unwrap();
+    w.commit().unwrap();
+    w.add(event("t", "pending", "2026-01-01T00:00:09Z", "x", "s"))
+        .unwrap(); // not committed: neither newest nor replayed
+    let searcher = index.searcher();
+    let t0 = 1_767_225_600_000_000i64; // 2026-01-01T00:00:00Z
+    assert_eq!(searcher.newest_time_us().unwrap(), Some(t0 + 5_000_000));
+    let mut seen = Vec::new();
+    let n = searcher
+        .replay_since(t0 + 1_000_000, |bytes| -> crate::Result<()> {
+            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            seen.push(v["event_id"].as_str().unwrap().to_owned());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    assert_eq!(n, 5);
+}

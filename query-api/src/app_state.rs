@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hoptrail_indexer::metrics::Metrics;
-use hoptrail_indexer::EventSearcher;
+use hoptrail_indexer::{AlertReader, EventSearcher};
 
 use crate::auth::Auth;
 
@@ -31,6 +31,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Committed events.
     pub searcher: EventSearcher,
+    /// Committed alerts.
+    pub alerts: AlertReader,
     /// Process counters.
     pub metrics: Arc<Metrics>,
     /// Readiness inputs.

@@ -1,5 +1,6 @@
 //! The router: one module per resource, merged here.
 
+mod alerts;
 mod events;
 mod health;
 pub(crate) mod openapi;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(events::router())
         .merge(paths::router())
+        .merge(alerts::router())
         .merge(openapi::router())
         .merge(replay::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

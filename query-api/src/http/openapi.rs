@@ -56,6 +56,7 @@ impl Modify for BearerKey {
         super::paths::credential_path,
         super::paths::system_reach,
         super::replay::replay,
+        super::alerts::list_alerts,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -103,6 +104,7 @@ mod tests {
             "/v1/credentials/{credential_id}/path",
             "/v1/systems/{system}/reach",
             "/v1/sessions/{session_id}/replay",
+            "/v1/alerts",
         ] {
             let op = &paths[route]["get"];
             assert!(op.is_object(), "{route} missing from the OpenAPI document");

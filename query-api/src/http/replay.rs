@@ -2,6 +2,7 @@
 //! as Server-Sent Events paced like the original. Invariant: both forms carry the same lines in
 //! the same order; pacing changes only when a line is sent.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -12,9 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, StreamExt};
+use hoptrail_core::detect::Alert;
 use hoptrail_core::time::format_rfc3339_us;
 use hoptrail_indexer::{ReplayStep, SessionReplay};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 use super::openapi::ErrorBody;
@@ -63,11 +66,11 @@ struct LineHead<'a> {
     event_id: &'a str,
     time: String,
     hop: Option<HopJson<'a>>,
-    alerts: &'a [serde_json::Value],
+    alerts: &'a [Value],
 }
 
 /// Writes one replay line (no newline): the head, then the stored event spliced in unparsed.
-fn write_line(out: &mut Vec<u8>, seq: usize, step: &ReplayStep, alerts: &[serde_json::Value]) {
+fn write_line(out: &mut Vec<u8>, seq: usize, step: &ReplayStep, alerts: &[Value]) {
     let head = LineHead {
         seq,
         event_id: &step.event_id,
@@ -93,6 +96,37 @@ fn write_line(out: &mut Vec<u8>, seq: usize, step: &ReplayStep, alerts: &[serde_
         out.extend_from_slice(&step.stored);
     }
     out.push(b'}');
+}
+
+/// Alerts of the session, each placed on the step that completed its evidence: the last of its
+/// related events in replay order (the event whose arrival, in order, raised it).
+fn alerts_by_step(steps: &[ReplayStep], alerts: Vec<Alert>) -> HashMap<usize, Vec<Value>> {
+    if alerts.is_empty() {
+        return HashMap::new();
+    }
+    let position: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (&*s.event_id, i))
+        .collect();
+    let mut out: HashMap<usize, Vec<Value>> = HashMap::new();
+    for alert in alerts {
+        let Some(at) = alert
+            .event_ids
+            .iter()
+            .filter_map(|id| position.get(id.as_str()).copied())
+            .max()
+        else {
+            continue;
+        };
+        out.entry(at).or_default().push(json!({
+            "id": alert.id,
+            "rule": alert.rule.as_str(),
+            "severity": alert.severity.ocsf_name().to_ascii_lowercase(),
+            "title": alert.title,
+        }));
+    }
+    out
 }
 
 /// A session's events in path order, each with its hop mark and the alerts it raised.
@@ -136,9 +170,15 @@ pub(crate) async fn replay(
         )
     });
     let searcher = state.searcher.clone();
+    let alert_reader = state.alerts.clone();
     let session = session_id.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        searcher.session_replay(&tenant, &session, MAX_REPLAY_EVENTS)
+    let (loaded, alerts) = tokio::task::spawn_blocking(move || {
+        let replay = searcher.session_replay(&tenant, &session, MAX_REPLAY_EVENTS)?;
+        let alerts = match &replay {
+            Some(_) => alert_reader.for_session(&tenant, &session)?,
+            None => Vec::new(),
+        };
+        Ok::<_, hoptrail_indexer::IndexError>((replay, alerts))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -161,7 +201,7 @@ pub(crate) async fn replay(
         }
     };
     let count = steps.len() - first;
-    let alerts: Vec<serde_json::Value> = Vec::new();
+    let alerts = alerts_by_step(&steps, alerts);
     let mut response = match speed {
         None => ndjson(steps, first, alerts),
         Some(speed) => sse(steps, first, speed, state.replay_max_gap, alerts),
@@ -175,13 +215,17 @@ pub(crate) async fn replay(
     Ok(response)
 }
 
-fn ndjson(steps: Vec<ReplayStep>, first: usize, alerts: Vec<serde_json::Value>) -> Response {
+fn step_alerts(alerts: &HashMap<usize, Vec<Value>>, seq: usize) -> &[Value] {
+    alerts.get(&seq).map_or(&[], Vec::as_slice)
+}
+
+fn ndjson(steps: Vec<ReplayStep>, first: usize, alerts: HashMap<usize, Vec<Value>>) -> Response {
     let chunks = stream::iter(first..steps.len())
         .chunks(LINES_PER_CHUNK)
         .map(move |seqs| {
             let mut buf = Vec::with_capacity(seqs.len() * 700);
             for seq in seqs {
-                write_line(&mut buf, seq, &steps[seq], &alerts);
+                write_line(&mut buf, seq, &steps[seq], step_alerts(&alerts, seq));
                 buf.push(b'\n');
             }
             Ok::<_, std::convert::Infallible>(Bytes::from(buf))
@@ -198,7 +242,7 @@ fn sse(
     first: usize,
     speed: f64,
     max_gap: Duration,
-    alerts: Vec<serde_json::Value>,
+    alerts: HashMap<usize, Vec<Value>>,
 ) -> Response {
     let events = stream::unfold(first, move |seq| {
         let steps = &steps;
@@ -211,7 +255,7 @@ fn sse(
             line.extend_from_slice(b"id: ");
             line.extend_from_slice(steps[seq].event_id.as_bytes());
             line.extend_from_slice(b"\nevent: replay\ndata: ");
-            write_line(&mut line, seq, &steps[seq], &alerts);
+            write_line(&mut line, seq, &steps[seq], step_alerts(&alerts, seq));
             line.extend_from_slice(b"\n\n");
             Bytes::from(line)
         });
