@@ -212,6 +212,7 @@ fn print_summary(
     );
     println!("  curl -s {auth} '{base}/v1/agents/agent:triage-bot/path?format=mermaid'");
     println!("  curl -s {auth} '{base}/v1/alerts'     # OCSF Detection Findings, for a SIEM");
+    println!("  hoptrail replay sess-reporter-0042 --server {base}   # the stolen-token session, step by step");
     println!("  curl -s {auth} '{base}/metrics' | grep ^hoptrail_");
     println!();
 }
