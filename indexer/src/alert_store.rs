@@ -12,14 +12,12 @@ use std::time::Instant;
 
 use hoptrail_core::detect::{Alert, RuleId, Severity};
 use tantivy::collector::TopDocs;
-use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, SchemaBuilder, Value, FAST, STORED, STRING,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
+    DocAddress, Index, IndexReader, IndexWriter, Order, Searcher, TantivyDocument, Term,
 };
 
 use crate::{IndexError, Result};
@@ -103,30 +101,8 @@ impl AlertStore {
 
     /// Opens the alert index in `dir`, creating the directory and an empty index when needed.
     pub fn open_or_create(dir: &Path) -> Result<Self> {
-        let dir_err = |source| IndexError::Directory {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| {
-            dir_err(tantivy::directory::error::OpenDirectoryError::IoError {
-                io_error: e.into(),
-                directory_path: dir.to_path_buf(),
-            })
-        })?;
-        let directory = MmapDirectory::open(dir).map_err(dir_err)?;
         let fields = AlertSchema::new();
-        let index =
-            Index::open_or_create(directory, fields.schema.clone()).map_err(|e| match e {
-                tantivy::TantivyError::SchemaError(detail) => IndexError::IncompatibleSchema {
-                    path: dir.display().to_string(),
-                    detail,
-                },
-                other => IndexError::Tantivy(other),
-            })?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
-            .try_into()?;
+        let (index, reader) = crate::event_index::open_dir(dir, fields.schema.clone())?;
         Ok(AlertStore {
             index,
             fields,

@@ -12,6 +12,39 @@ use crate::event_searcher::EventSearcher;
 use crate::event_writer::{EventWriter, WriterConfig};
 use crate::{IndexError, Result};
 
+/// Opens (creating when needed) a tantivy index with `schema` in `dir`, and its reader. A schema
+/// that differs from the one on disk is `IncompatibleSchema`, never a silent re-creation.
+pub(crate) fn open_dir(
+    dir: &Path,
+    schema: tantivy::schema::Schema,
+) -> Result<(Index, IndexReader)> {
+    let dir_err = |source| IndexError::Directory {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| {
+        dir_err(tantivy::directory::error::OpenDirectoryError::IoError {
+            io_error: e.into(),
+            directory_path: dir.to_path_buf(),
+        })
+    })?;
+    let directory = MmapDirectory::open(dir).map_err(dir_err)?;
+    let index = Index::open_or_create(directory, schema).map_err(|e| match e {
+        tantivy::TantivyError::SchemaError(detail) => IndexError::IncompatibleSchema {
+            path: dir.display().to_string(),
+            detail,
+        },
+        other => IndexError::Tantivy(other),
+    })?;
+    // Reloads are driven by the writer right after each commit; a reader in another process
+    // (`serve` without a broker) also picks up commits made by `ingest`.
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::OnCommitWithDelay)
+        .try_into()?;
+    Ok((index, reader))
+}
+
 /// The event index on local disk.
 #[derive(Clone)]
 pub struct EventIndex {
@@ -24,32 +57,8 @@ pub struct EventIndex {
 impl EventIndex {
     /// Opens the index in `dir`, creating the directory and an empty index when there is none.
     pub fn open_or_create(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| IndexError::Directory {
-            path: dir.display().to_string(),
-            source: tantivy::directory::error::OpenDirectoryError::IoError {
-                io_error: e.into(),
-                directory_path: dir.to_path_buf(),
-            },
-        })?;
-        let directory = MmapDirectory::open(dir).map_err(|source| IndexError::Directory {
-            path: dir.display().to_string(),
-            source,
-        })?;
         let fields = EventSchema::new();
-        let index =
-            Index::open_or_create(directory, fields.schema.clone()).map_err(|e| match e {
-                tantivy::TantivyError::SchemaError(detail) => IndexError::IncompatibleSchema {
-                    path: dir.display().to_string(),
-                    detail,
-                },
-                other => IndexError::Tantivy(other),
-            })?;
-        // Reloads are driven by the writer right after each commit; a reader in another
-        // process (`serve` without a broker) also picks up commits made by `ingest`.
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
-            .try_into()?;
+        let (index, reader) = open_dir(dir, fields.schema.clone())?;
         Ok(EventIndex {
             index,
             fields,
