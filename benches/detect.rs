@@ -257,6 +257,10 @@ struct Side {
     process_us: Vec<f64>,
 }
 
+// The same allocator as the `hoptrail` binary, for both sides of the comparison.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let bench = std::env::args().any(|a| a == "--bench");
     let n =

@@ -68,6 +68,10 @@ const SEED: u64 = 0x0b5e_55ed_4007_7a11;
 /// How long the end-to-end phase may take before the run is declared stuck.
 const E2E_DEADLINE: Duration = Duration::from_secs(600);
 
+// The same allocator as the `hoptrail` binary, for both sides of the comparison.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let bench_mode = args.iter().any(|a| a == "--bench");

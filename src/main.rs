@@ -19,6 +19,12 @@ use clap::{Parser, Subcommand};
 /// It consumes tool-use and token-use events from Kafka, validates them against versioned
 /// schemas, redacts secrets, indexes them on local disk exactly once, and answers searches over
 /// HTTP. Start with `hoptrail demo`: it needs nothing else.
+// Ingest allocates and frees a few dozen small strings per event on one thread while tantivy's
+// indexing threads do the same: mimalloc's per-thread heaps measured faster than the system
+// allocator for both (BENCHMARKS.md), and the benches use it too, so comparisons stay fair.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hoptrail", version, propagate_version = true)]
 struct Cli {
