@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{ingest, Server};
 use serde_json::{json, Value};
@@ -225,7 +225,6 @@ fn the_replay_command_prints_a_timeline_with_hops() {
         String::from_utf8_lossy(&bad.stderr).contains("401"),
         "{bad:?}"
     );
-    let _ = Duration::ZERO;
 }
 
 #[test]
