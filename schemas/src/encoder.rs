@@ -9,6 +9,7 @@
 use hoptrail_core::event::{Event, EventBody, SessionRef};
 use serde_json::{Map, Value};
 
+use crate::json_text::any_special;
 use crate::time::write_time;
 
 /// Appends the stored JSON form of `event` to `out`.
@@ -112,13 +113,16 @@ impl<'a> ObjWriter<'a> {
         self.out.push(b'}');
     }
 
+    /// `k` is one of the format's own field names, which never need escaping.
     fn key(&mut self, k: &str) {
+        debug_assert!(!any_special(k.as_bytes()));
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        write_str(self.out, k);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     fn str(&mut self, k: &str, v: &str) {
@@ -228,64 +232,47 @@ fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
 
 /// A JSON string literal, escaped the way serde_json escapes.
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.push(b'"');
     let bytes = s.as_bytes();
+    // Nearly every string needs no escaping: test it whole, then copy it in one piece.
+    if !any_special(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    write_escaped(out, bytes);
+}
+
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() + 8);
+    out.push(b'"');
     let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes at a time while none needs escaping: nearly every string has none.
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
         }
-        let end = (i + 8).min(bytes.len());
-        while i < end {
-            let b = bytes[i];
-            let esc: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0x00..=0x1f => b"",
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            out.extend_from_slice(&bytes[run..i]);
-            if esc.is_empty() {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            } else {
-                out.extend_from_slice(esc);
-            }
-            i += 1;
-            run = i;
-        }
+        run = i + 1;
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
-}
-
-/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the bytes a JSON
-/// string must escape). The classic SWAR zero-byte and less-than tests, exact as to whether one
-/// exists (not which).
-fn needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
 }
 
 #[cfg(test)]
@@ -310,20 +297,6 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"a":{"c":true,"d":[1,2.5,null]},"b":1}"#
         );
-    }
-
-    #[test]
-    fn the_word_test_finds_every_byte_that_needs_escaping() {
-        for b in 0..=255u8 {
-            let must = b < 0x20 || b == b'"' || b == b'\\';
-            for at in 0..8 {
-                for filler in [b'a', 0x80, 0xff, 0x20, 0x21] {
-                    let mut w = [filler; 8];
-                    w[at] = b;
-                    assert_eq!(needs_escape(u64::from_le_bytes(w)), must, "{b:#x} at {at}");
-                }
-            }
-        }
     }
 
     proptest! {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -154,15 +155,42 @@ const PATTERNS: [(SecretKind, &str); 8] = [
     ),
 ];
 
-/// Every match of [`PATTERNS`] contains one of these literals. A literal-only regex is searched
-/// with SIMD at a fraction of a nanosecond per byte, so text without secrets (nearly all of it)
-/// never reaches the full patterns.
-const TRIGGER: &str = r"(?i:bearer|basic|secret)|-----BEGIN|eyJ|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA|A3T|gh[pousr]_|github_pat_|xox|xapp-";
+/// Every match of [`PATTERNS`] contains one of these literals (matched here regardless of
+/// ASCII case, a superset). A literal search runs with SIMD at a fraction of a nanosecond per
+/// byte and without the regex engine's per-call setup, so text without secrets (nearly all of
+/// it) never reaches the full patterns.
+const TRIGGERS: [&str; 25] = [
+    "bearer",
+    "basic",
+    "secret",
+    "-----BEGIN",
+    "eyJ",
+    "AKIA",
+    "ASIA",
+    "AGPA",
+    "AIDA",
+    "AROA",
+    "AIPA",
+    "ANPA",
+    "ANVA",
+    "APKA",
+    "ABIA",
+    "ACCA",
+    "A3T",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "xapp-",
+];
 
 /// Finds and replaces secrets. Built once (it compiles its regexes), then shared: `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    trigger: Regex,
+    trigger: AhoCorasick,
     /// All patterns as one alternation: one pass finds the leftmost secret of any kind.
     any: Regex,
     /// `PATTERNS[i]` alone, to tell which one matched and where its secret is. Running the
@@ -186,7 +214,10 @@ impl Redactor {
             .collect::<Vec<_>>()
             .join("|");
         Redactor {
-            trigger: compile(TRIGGER),
+            trigger: AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(TRIGGERS)
+                .expect("the built-in trigger literals compile"),
             any: compile(&combined),
             each: PATTERNS.iter().map(|(_, p)| compile(p)).collect(),
         }

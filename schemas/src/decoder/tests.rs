@@ -63,7 +63,29 @@ fn del(mut v: Value, path: &str) -> Value {
 }
 
 fn decode(v: &Value) -> Result<Decoded, RecordError> {
-    D.decode(&serde_json::to_vec(v).unwrap())
+    let bytes = serde_json::to_vec(v).unwrap();
+    paths_agree(&bytes);
+    D.decode(&bytes)
+}
+
+/// The fast path either defers or makes exactly the event the full decoder makes.
+fn paths_agree(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    if bytes.len() > MAX_RECORD_BYTES {
+        return false;
+    }
+    if check_depth(bytes).is_err() {
+        return false;
+    }
+    match fast::decode(text) {
+        None => false,
+        Some(event) => {
+            assert_eq!(decode_full(text).as_ref(), Ok(&event), "{text}");
+            true
+        }
+    }
 }
 
 fn ok(v: &Value) -> Event {
@@ -1210,5 +1232,159 @@ fn decode_cost_of_a_typical_500_byte_event() {
             .min()
             .unwrap();
         eprintln!("{} bytes: {best:?}/decode", bytes.len());
+    }
+}
+
+#[path = "../../tests/hostile/corpus.rs"]
+mod corpus;
+
+#[test]
+fn the_fast_path_takes_records_in_the_common_form() {
+    let full_tool = set(
+        set(
+            set(tool(), "agent.workload", json!("spiffe://acme.corp/ns/a")),
+            "trace",
+            json!({"trace_id": "4BF92F3577B34DA6A3CE929D0E0E4736", "span_id": "00f067aa0ba902b7"}),
+        ),
+        "attributes",
+        json!({"jql": "project = HOP", "n": 50, "f": 2.5, "deep": {"a": [1, null, true]}}),
+    );
+    let full_token = set(
+        set(token(), "token.audience", json!("api.corp")),
+        "token.expires_at",
+        json!("2026-12-03T22:53:17+01:00"),
+    );
+    for v in [tool(), token(), full_tool, full_token] {
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        assert!(paths_agree(text.as_bytes()), "deferred: {text}");
+    }
+}
+
+#[test]
+fn the_fast_path_agrees_on_every_hostile_record() {
+    for h in corpus::hostile_records("fast-") {
+        // Only the checks both paths share (the size of `attributes`) may refuse what it takes.
+        if paths_agree(&h.bytes) {
+            assert_eq!(h.reason, Reason::InvalidField, "{}", h.name);
+            assert!(D.decode(&h.bytes).is_err(), "{}", h.name);
+        }
+    }
+    for (_, bytes) in corpus::hostile_but_valid("fast-") {
+        paths_agree(&bytes);
+    }
+}
+
+#[test]
+fn the_fast_path_defers_what_only_the_full_decoder_reads() {
+    let deferred = [
+        // Unknown fields, the stored form's extra, fields of the other schema (even null).
+        set(tool(), "colour", json!("red")),
+        set(tool(), "agent.colour", json!("red")),
+        set(tool(), "extra", json!({"a": 1})),
+        set(tool(), "action", Value::Null),
+        set(token(), "outcome", Value::Null),
+        // An escape anywhere, in a key or a value.
+        set(tool(), "agent.id", json!("a\"b")),
+        set(tool(), "tool.operation", json!("line\nbreak")),
+        // Values of another type, and rule breaks: the full decoder's messages.
+        set(tool(), "agent.id", json!(7)),
+        set(tool(), "system", json!("")),
+        set(tool(), "time", json!("yesterday")),
+        del(tool(), "outcome"),
+    ];
+    for v in deferred {
+        let bytes = serde_json::to_vec(&v).unwrap();
+        assert!(!paths_agree(&bytes), "taken: {v}");
+    }
+    let repeated = br#"{"schema":"hoptrail.tool_use.v1","event_id":"e","event_id":"f","time":"2026-12-03T21:53:17Z","agent":{"id":"a"},"session_id":"s","system":"x","tool":{"name":"t"},"outcome":"success"}"#;
+    assert!(!paths_agree(repeated));
+    assert_eq!(D.decode(repeated).unwrap().event.event_id, "f");
+}
+
+/// Paths into `tool()` / `token()` (and fields they lack) that mutations aim at.
+const MUTATED: &[&str] = &[
+    "schema",
+    "event_id",
+    "time",
+    "tenant",
+    "agent",
+    "agent.id",
+    "agent.workload",
+    "agent.name",
+    "session_id",
+    "task",
+    "task.declared_tools",
+    "trace",
+    "trace.span_id",
+    "attributes",
+    "system",
+    "zone",
+    "tool",
+    "tool.name",
+    "tool.operation",
+    "resource",
+    "credential",
+    "credential.id",
+    "outcome",
+    "delegated_by",
+    "delegated_by.agent_id",
+    "action",
+    "token",
+    "token.id",
+    "token.audience",
+    "token.expires_at",
+    "presenter",
+    "actor",
+    "actor.session_id",
+    "extra",
+];
+
+fn mutation(i: usize) -> Value {
+    [
+        Value::Null,
+        json!(1),
+        json!(1e300),
+        json!(true),
+        json!(""),
+        json!("x"),
+        json!("ok-id"),
+        json!("a\"b"),
+        json!("é"),
+        json!("\u{7f}"),
+        json!("spiffe://acme.corp/a"),
+        json!("2026-12-03T21:53:17Z"),
+        json!("4bf92f3577b34da6"),
+        json!([]),
+        json!(["a", "b"]),
+        json!(["a", 1]),
+        json!({}),
+        json!({"id": "x"}),
+        json!({"agent_id": "a", "session_id": "s"}),
+        json!({"k": [1, {"j": null}]}),
+    ][i]
+        .clone()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn fast_and_full_decoders_agree_on_mutated_records(
+        token_base in proptest::bool::ANY,
+        edits in proptest::collection::vec((0..MUTATED.len(), 0usize..21), 0..4),
+        pretty in proptest::bool::ANY,
+    ) {
+        let mut v = if token_base { token() } else { tool() };
+        for (path, m) in edits {
+            let path = MUTATED[path];
+            let parent = path.rsplit_once('.').map(|(p, _)| v.pointer(&format!("/{p}")));
+            v = match (parent, m) {
+                (Some(Some(p)), _) if !p.is_object() => continue,
+                (Some(None), 20) => continue,
+                (_, 20) => del(v, path),
+                _ => set(v, path, mutation(m)),
+            };
+        }
+        let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+        paths_agree(text.as_bytes());
     }
 }
