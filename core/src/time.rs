@@ -25,11 +25,21 @@ pub fn write_rfc3339_us(us: i64, out: &mut Vec<u8>) {
     let (year, month, day) = civil_from_days(days);
 
     if (0..=9999).contains(&year) {
-        push_digits(out, year, 4);
-    } else {
-        out.push(if year < 0 { b'-' } else { b'+' });
-        push_digits(out, year.abs(), 6);
+        // Every stored event writes one or more of these: fill a fixed template, copy it once.
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut b[0..4], year);
+        put_digits(&mut b[5..7], month);
+        put_digits(&mut b[8..10], day);
+        put_digits(&mut b[11..13], sod / 3600);
+        put_digits(&mut b[14..16], sod / 60 % 60);
+        put_digits(&mut b[17..19], sod % 60);
+        put_digits(&mut b[20..26], micros);
+        out.extend_from_slice(&b);
+        return;
     }
+    // Years outside 0..=9999 take RFC 3339's expanded form (sign and six digits).
+    out.push(if year < 0 { b'-' } else { b'+' });
+    push_digits(out, year.abs(), 6);
     out.push(b'-');
     push_digits(out, month, 2);
     out.push(b'-');
@@ -43,6 +53,15 @@ pub fn write_rfc3339_us(us: i64, out: &mut Vec<u8>) {
     out.push(b'.');
     push_digits(out, micros, 6);
     out.push(b'Z');
+}
+
+/// Writes the last `dst.len()` decimal digits of `v` (non-negative) into `dst`.
+fn put_digits(dst: &mut [u8], v: i64) {
+    let mut n = v.unsigned_abs();
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 /// Writes `v` (non-negative) in at least `width` zero-padded decimal digits.

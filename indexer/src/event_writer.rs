@@ -120,7 +120,7 @@ pub struct EventWriter {
 }
 
 /// Documents per hand-off to tantivy's indexing threads.
-const BATCH_DOCS: usize = 512;
+pub const BATCH_DOCS: usize = 512;
 
 impl EventWriter {
     pub(crate) fn new(

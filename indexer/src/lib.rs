@@ -26,7 +26,7 @@ pub use event_searcher::{
     parse_query, Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT, MAX_QUERY_NESTING,
 };
 pub use event_writer::{
-    build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig,
+    build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig, BATCH_DOCS,
 };
 pub use path_reader::{Window, MAX_MATCHING_EVENTS};
 pub use session_replay::{HopMark, ReplayStep, SessionReplay};
