@@ -8,7 +8,7 @@ use super::alert::Alert;
 use super::config::DetectSettings;
 use super::rules;
 use super::scope;
-use super::state::{self, Cfg, Ev, Sink, TenantState, SWEEP_EVERY_US};
+use super::state::{self, Cfg, Ev, NameMap, Sink, TenantState, SWEEP_EVERY_US};
 use super::RuleId;
 use crate::event::Event;
 use crate::path::Name;
@@ -22,7 +22,7 @@ use crate::path::Name;
 pub struct Detector {
     settings: DetectSettings,
     cfg: Cfg,
-    tenants: HashMap<Name, Tenant>,
+    tenants: NameMap<Tenant>,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ impl Detector {
         Detector {
             cfg: Cfg::new(&settings),
             settings,
-            tenants: HashMap::default(),
+            tenants: NameMap::default(),
         }
     }
 
@@ -58,16 +58,7 @@ impl Detector {
     /// alert was raised before). Observing an event again, or in another order within the
     /// lateness, raises no other alert ids.
     pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        let tenant = match self.tenants.get_mut(event.tenant.as_str()) {
-            Some(_) => self
-                .tenants
-                .get_mut(event.tenant.as_str())
-                .expect("present"),
-            None => self
-                .tenants
-                .entry(event.tenant.as_str().into())
-                .or_default(),
-        };
+        let tenant = state::node(&mut self.tenants, &event.tenant, |_, _| {});
         let cfg = &self.cfg;
         let Tenant { st, fired } = tenant;
         let mut sink = Sink {

@@ -7,13 +7,37 @@ use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashMap as HashMap;
+use hashbrown::hash_map::EntryRef;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 
 use super::alert::{alert_digest, Alert, AttackGraph};
 use super::config::{DetectSettings, RuleSettings};
 use super::rule_id::{RuleId, Severity};
 use crate::event::{Event, EventBody, Outcome, TokenAction};
 use crate::path::Name;
+
+/// A map keyed by names that finds an entry by `&str` with one probe and allocates the key only
+/// when it inserts one: the per-event lookups (tenant, agent, session, credential) never
+/// allocate for a known name.
+pub(super) type NameMap<V> = hashbrown::HashMap<Name, V, FxBuildHasher>;
+
+/// The entry for `id`; on first sight inserted as `V::default()` and handed to `init` with the
+/// key as the map holds it.
+pub(super) fn node<'m, V: Default>(
+    map: &'m mut NameMap<V>,
+    id: &str,
+    init: impl FnOnce(&Name, &mut V),
+) -> &'m mut V {
+    match map.entry_ref(id) {
+        EntryRef::Occupied(o) => o.into_mut(),
+        EntryRef::Vacant(v) => {
+            let mut o = v.insert_entry(V::default());
+            let key = o.key().clone();
+            init(&key, o.get_mut());
+            o.into_mut()
+        }
+    }
+}
 
 /// Subjects remembered per credential: more than one is already a conflict worth flagging.
 pub(super) const MAX_SUBJECTS: usize = 4;
@@ -265,6 +289,8 @@ pub(super) struct LastUse {
 /// Long-lived facts about one credential.
 #[derive(Debug, Default)]
 pub(super) struct CredentialState {
+    /// The map's key, shared.
+    pub name: Name,
     pub last_seen_us: i64,
     /// `(subject, evidence)`.
     pub subjects: Vec<(Name, Stamp)>,
@@ -379,7 +405,7 @@ pub(super) struct SessionState {
 #[derive(Debug, Default)]
 pub(super) struct AgentState {
     pub facts: AgentFacts,
-    pub sessions: HashMap<Name, SessionState>,
+    pub sessions: NameMap<SessionState>,
 }
 
 /// What a deferred verdict is about.
@@ -402,8 +428,8 @@ pub(super) struct TenantState {
     /// Newest event time seen (`None` before the first event).
     pub max_time_us: Option<i64>,
     pub next_sweep_us: i64,
-    pub credentials: HashMap<Name, CredentialState>,
-    pub agents: HashMap<Name, AgentState>,
+    pub credentials: NameMap<CredentialState>,
+    pub agents: NameMap<AgentState>,
     pub due: BinaryHeap<Due>,
     /// Reused by the windowed rules so that a check allocates nothing.
     pub scratch: Vec<(i64, u32)>,
@@ -422,14 +448,12 @@ impl TenantState {
         self.max_time_us.map_or(i64::MIN, |m| m - cfg.lateness_us)
     }
 
-    /// The credential `id`, created on first sight.
-    pub fn credential(&mut self, id: &str, time_us: i64) -> &mut CredentialState {
-        let c = match self.credentials.get_mut(id) {
-            Some(_) => self.credentials.get_mut(id).expect("present"),
-            None => self.credentials.entry(id.into()).or_default(),
-        };
+    /// The credential `id`, created on first sight, with its name as the map holds it.
+    pub fn credential(&mut self, id: &str, time_us: i64) -> (Name, &mut CredentialState) {
+        let c = node(&mut self.credentials, id, |k, c| c.name = k.clone());
+        let name = c.name.clone();
         c.last_seen_us = c.last_seen_us.max(time_us);
-        c
+        (name, c)
     }
 
     /// Records what a token or tool event says about credentials.
@@ -447,8 +471,8 @@ impl TenantState {
         let id = e.credential_id()?;
         let mut ch = CredentialChange::default();
         let mut parent_to_link: Option<&str> = None;
-        {
-            let c = self.credential(id, t);
+        let name = {
+            let (name, c) = self.credential(id, t);
             if let EventBody::TokenUse(tu) = &e.body {
                 let tok = &tu.token;
                 if let (true, Some(s)) = (want_subjects, tok.subject.as_deref()) {
@@ -553,18 +577,14 @@ impl TenantState {
                     }
                 }
             }
-        }
+            name
+        };
         if let Some(p) = parent_to_link {
-            let pc = self.credential(p, t);
+            let (_, pc) = self.credential(p, t);
             if pc.children.len() < MAX_CHILDREN && !pc.children.iter().any(|x| &**x == id) {
                 pc.children.push(id.into());
             }
         }
-        let name = self
-            .credentials
-            .get_key_value(id)
-            .map(|(k, _)| k.clone())
-            .expect("just recorded");
         Some((name, ch))
     }
 
@@ -636,7 +656,7 @@ fn user(ev: &Ev, workload: Option<&str>) -> User {
 }
 
 /// The agent of the event, created on first sight.
-pub(super) fn agent<'a>(agents: &'a mut HashMap<Name, AgentState>, ev: &Ev) -> &'a mut AgentState {
+pub(super) fn agent<'a>(agents: &'a mut NameMap<AgentState>, ev: &Ev) -> &'a mut AgentState {
     let e = ev.e;
     let a = agent_node(agents, &e.agent.id, e.time_us);
     let f = &mut a.facts;
@@ -651,46 +671,29 @@ pub(super) fn agent<'a>(agents: &'a mut HashMap<Name, AgentState>, ev: &Ev) -> &
 
 /// The agent `id`, created on first sight, touched at `time_us`.
 pub(super) fn agent_node<'a>(
-    agents: &'a mut HashMap<Name, AgentState>,
+    agents: &'a mut NameMap<AgentState>,
     id: &str,
     time_us: i64,
 ) -> &'a mut AgentState {
-    // Looked up by `&str` first so that a known agent costs no allocation.
-    let a = match agents.get_mut(id) {
-        Some(_) => agents.get_mut(id).expect("present"),
-        None => {
-            let key: Name = id.into();
-            let a = agents.entry(key.clone()).or_default();
-            a.facts.id = key;
-            a
-        }
-    };
+    let a = node(agents, id, |k, a| a.facts.id = k.clone());
     a.facts.last_seen_us = a.facts.last_seen_us.max(time_us);
     a
 }
 
 /// The session `id` of `agent`, created on first sight, touched at `time_us`.
 pub(super) fn session_node<'a>(
-    sessions: &'a mut HashMap<Name, SessionState>,
+    sessions: &'a mut NameMap<SessionState>,
     id: &str,
     time_us: i64,
 ) -> &'a mut SessionState {
-    let s = match sessions.get_mut(id) {
-        Some(_) => sessions.get_mut(id).expect("present"),
-        None => {
-            let key: Name = id.into();
-            let s = sessions.entry(key.clone()).or_default();
-            s.id = key;
-            s
-        }
-    };
+    let s = node(sessions, id, |k, s| s.id = k.clone());
     s.last_seen_us = s.last_seen_us.max(time_us);
     s
 }
 
 /// The session of the event, created on first sight.
 pub(super) fn session<'a>(
-    sessions: &'a mut HashMap<Name, SessionState>,
+    sessions: &'a mut NameMap<SessionState>,
     ev: &Ev,
 ) -> &'a mut SessionState {
     let e = ev.e;
