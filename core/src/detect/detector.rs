@@ -67,19 +67,21 @@ impl Detector {
             fired,
             out,
         };
-        let ev = Ev::new(event);
+        let ev = Ev::new(event, &mut st.names);
         let t = event.time_us;
         if st.max_time_us.is_none_or(|m| t > m) {
             st.max_time_us = Some(t);
         }
 
-        if let Some((cred, ch)) = st.record_credentials(cfg, &ev) {
+        let cred = st.record_credentials(cfg, &ev);
+        if let Some((name, ch)) = cred.as_ref().filter(|(_, ch)| ch.any()) {
             let watermark = st.watermark(cfg);
-            let deferred = rules::foreign_presenter::check(st, &mut sink, &cred, ch, watermark);
+            let c = st.credentials.get(name).expect("just recorded");
+            let deferred = rules::foreign_presenter::check(st, &mut sink, c, *ch, watermark);
+            rules::after_expiry::check(st, &mut sink, c, *ch);
+            rules::after_revocation::check(st, &mut sink, c, *ch);
+            rules::shared::check(st, &mut sink, c, *ch);
             st.due.extend(deferred);
-            rules::after_expiry::check(st, &mut sink, &cred, ch);
-            rules::after_revocation::check(st, &mut sink, &cred, ch);
-            rules::shared::check(st, &mut sink, &cred, ch);
         }
 
         if cfg.any(&SESSION_RULES) {
@@ -90,6 +92,7 @@ impl Detector {
                 due,
                 scratch,
                 counts,
+                names,
                 ..
             } = st;
             let agent = state::agent(agents, &ev);
@@ -99,8 +102,13 @@ impl Detector {
             let sess = state::session(sessions, &ev);
             if cfg.any(&[RuleId::UndeclaredTool, RuleId::UndeclaredSystem]) {
                 scope::declare(sess, &ev);
-                rules::undeclared_tool::observe(due, cfg, &agent_id, sess, &ev);
-                rules::undeclared_system::observe(due, cfg, &agent_id, sess, &ev);
+                let scope = scope::Use {
+                    agent: &agent_id,
+                    credential: cred.as_ref().map(|(name, _)| name),
+                    ev: &ev,
+                };
+                rules::undeclared_tool::observe(due, cfg, names, sess, &scope);
+                rules::undeclared_system::observe(due, cfg, sess, &scope);
             }
             rules::fanout::observe(facts, sess, &ev, &mut sink, fanout_horizon, scratch, counts);
             rules::denied_burst::observe(facts, sess, &ev, &mut sink, burst_horizon);

@@ -43,16 +43,25 @@ fn merge(d: &mut Declared, items: &[String], t: i64) {
     }
 }
 
+/// The use being judged: the event, its agent and its credential as the state names them.
+pub(super) struct Use<'a> {
+    pub agent: &'a Name,
+    pub credential: Option<&'a Name>,
+    pub ev: &'a Ev<'a>,
+}
+
 /// Judges one use of `item`: settled now when covered, otherwise remembered until due.
+/// `name` gives `item` as a shared name, called only when a verdict is remembered.
 pub(super) fn judge(
     st_due: &mut std::collections::BinaryHeap<super::state::Due>,
-    agent: &Name,
     sess: &mut SessionState,
     kind: DueKind,
     item: &str,
-    ev: &Ev,
+    name: impl FnOnce() -> Name,
+    u: &Use,
     grace_us: i64,
 ) {
+    let Use { agent, ev, .. } = *u;
     let t = ev.t();
     let (declared, verdicts) = match kind {
         DueKind::Tool => (&sess.tools, &mut sess.tool_verdicts),
@@ -66,8 +75,6 @@ pub(super) fn judge(
     {
         return;
     }
-    let system = ev.e.system().unwrap_or_default();
-    let credential = ev.e.credential_id();
     let key = match verdicts.get_key_value(item) {
         Some((k, Verdict::Decided)) => {
             let _ = k;
@@ -84,16 +91,23 @@ pub(super) fn judge(
             }
             k.clone()
         }
-        None if verdicts.len() < MAX_SCOPE_ITEMS => Name::from(item),
+        None if verdicts.len() < MAX_SCOPE_ITEMS => name(),
         None => return,
     };
+    let system = match ev.system_name() {
+        Some(s) => s.clone(),
+        None => Name::from(""),
+    };
+    let credential =
+        ev.e.credential_id()
+            .map(|c| super::state::share(u.credential, c));
     verdicts.insert(
         key.clone(),
         Verdict::Pending {
             time_us: t,
             event_id: ev.id(),
-            system: system.into(),
-            credential: credential.map(Name::from),
+            system,
+            credential,
         },
     );
     st_due.push(Reverse((

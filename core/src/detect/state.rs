@@ -39,6 +39,25 @@ pub(super) fn node<'m, V: Default>(
     }
 }
 
+/// One shared copy of each name a tenant's state stores in many places (systems, tools): a
+/// known name costs a lookup instead of an allocation, and equal names held in different
+/// places share one cache line. A name nothing else holds any more is dropped at the sweep.
+#[derive(Debug, Default)]
+pub(super) struct Interner(hashbrown::HashSet<Name, FxBuildHasher>);
+
+impl Interner {
+    pub fn get(&mut self, name: &str) -> Name {
+        self.0
+            .get_or_insert_with(name, |n: &str| Name::from(n))
+            .clone()
+    }
+
+    /// Drops the names only the interner holds.
+    pub fn sweep(&mut self) {
+        self.0.retain(|n| std::sync::Arc::strong_count(n) > 1);
+    }
+}
+
 /// Subjects remembered per credential: more than one is already a conflict worth flagging.
 pub(super) const MAX_SUBJECTS: usize = 4;
 /// Parent links remembered per token.
@@ -113,19 +132,26 @@ impl Cfg {
     }
 }
 
-/// The event being observed, with its id shared lazily: only rules that store evidence pay
-/// for the allocation.
+/// The event being observed, with its id shared lazily (only rules that store evidence pay
+/// for the allocation) and its system interned.
 pub(super) struct Ev<'a> {
     pub e: &'a Event,
     id: OnceCell<Name>,
+    system: Option<Name>,
 }
 
 impl<'a> Ev<'a> {
-    pub fn new(e: &'a Event) -> Self {
+    pub fn new(e: &'a Event, names: &mut Interner) -> Self {
         Ev {
             e,
             id: OnceCell::new(),
+            system: e.system().map(|s| names.get(s)),
         }
+    }
+
+    /// [`Event::system`], as the tenant's [`Interner`] holds it.
+    pub fn system_name(&self) -> Option<&Name> {
+        self.system.as_ref()
     }
 
     pub fn id(&self) -> Name {
@@ -216,8 +242,7 @@ impl Sink<'_> {
             return false;
         }
         let digest = alert_digest(rule, self.tenant, key);
-        let mut short = [0u8; 16];
-        short.copy_from_slice(&digest[..16]);
+        let short = short_digest(&digest);
         if self.fired.contains_key(&short) {
             return false;
         }
@@ -244,6 +269,24 @@ impl Sink<'_> {
         self.out.push(a);
         true
     }
+
+    /// The key under which the alert of `rule` for `key` is remembered once raised.
+    pub fn alert_key(&self, rule: RuleId, key: &[&str]) -> [u8; 16] {
+        short_digest(&alert_digest(rule, self.tenant, key))
+    }
+
+    /// Whether [`Sink::fire`] would be a no-op for the alert remembered under `alert_key`: its
+    /// rule is off or it was raised already. Lets a rule that re-checks the same key on every
+    /// event skip hashing it each time.
+    pub fn raised(&self, rule: RuleId, alert_key: &[u8; 16]) -> bool {
+        !self.cfg.on(rule) || self.fired.contains_key(alert_key)
+    }
+}
+
+fn short_digest(digest: &[u8; 32]) -> [u8; 16] {
+    let mut short = [0u8; 16];
+    short.copy_from_slice(&digest[..16]);
+    short
 }
 
 /// One use of a credential by one (agent, workload): the first seen.
@@ -291,6 +334,11 @@ pub(super) struct LastUse {
 pub(super) struct CredentialState {
     /// The map's key, shared.
     pub name: Name,
+    /// [`Sink::alert_key`] of this credential's `credential.after_expiry` and
+    /// `credential.after_revocation` alerts, computed once: once a token has expired or been
+    /// revoked, every further use re-checks it.
+    pub expiry_alert: OnceCell<[u8; 16]>,
+    pub revocation_alert: OnceCell<[u8; 16]>,
     pub last_seen_us: i64,
     /// `(subject, evidence)`.
     pub subjects: Vec<(Name, Stamp)>,
@@ -316,6 +364,18 @@ pub(super) struct CredentialChange {
     pub link_added: bool,
     pub user_added: bool,
     pub use_advanced: bool,
+}
+
+impl CredentialChange {
+    /// Whether any credential rule has something to re-check.
+    pub fn any(&self) -> bool {
+        self.subject_added
+            || self.expiry_lowered
+            || self.revoked
+            || self.link_added
+            || self.user_added
+            || self.use_advanced
+    }
 }
 
 /// A successful call on an internal system.
@@ -434,6 +494,7 @@ pub(super) struct TenantState {
     /// Reused by the windowed rules so that a check allocates nothing.
     pub scratch: Vec<(i64, u32)>,
     pub counts: Vec<u32>,
+    pub names: Interner,
 }
 
 impl TenantState {
@@ -538,7 +599,7 @@ impl TenantState {
                         // The earliest use is the one judged: a minimum, whatever the order.
                         Some(u) if (t, e.event_id.as_str()) < (u.time_us, &*u.event_id) => {
                             reuse(&mut u.session, &e.session_id);
-                            reuse_opt(&mut u.system, e.system());
+                            u.system = ev.system.clone();
                             u.time_us = t;
                             u.event_id = ev.id();
                         }
@@ -563,7 +624,7 @@ impl TenantState {
                                 reuse(&mut u.agent, &e.agent.id);
                                 reuse_opt(&mut u.workload, workload);
                                 reuse(&mut u.session, &e.session_id);
-                                reuse_opt(&mut u.system, e.system());
+                                u.system = ev.system.clone();
                                 u.time_us = t;
                                 u.event_id = ev.id();
                             }
@@ -614,6 +675,8 @@ impl TenantState {
             a.facts.reads.retain(|r| r.time_us >= read_cut);
             a.facts.last_seen_us >= ttl_cut || !a.sessions.is_empty()
         });
+        // Last: only now do the counts say which names the state still holds.
+        self.names.sweep();
         self.next_sweep_us = wm + SWEEP_EVERY_US;
     }
 }
@@ -649,7 +712,7 @@ fn user(ev: &Ev, workload: Option<&str>) -> User {
         agent: e.agent.id.as_str().into(),
         workload: workload.map(Name::from),
         session: e.session_id.as_str().into(),
-        system: e.system().map(Name::from),
+        system: ev.system.clone(),
         time_us: e.time_us,
         event_id: ev.id(),
     }
@@ -748,4 +811,28 @@ pub(super) fn insert_sorted<T>(
         ),
     );
     Some(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_interner_shares_names_and_drops_those_nothing_else_holds() {
+        let mut names = Interner::default();
+        let held = names.get("svc-1.corp");
+        assert!(Arc::ptr_eq(&held, &names.get("svc-1.corp")));
+        drop(names.get("svc-2.corp"));
+        names.sweep();
+        assert_eq!(
+            names.0.len(),
+            1,
+            "svc-2.corp is held by nothing but the interner"
+        );
+        assert!(Arc::ptr_eq(&held, &names.get("svc-1.corp")));
+        drop(held);
+        names.sweep();
+        assert!(names.0.is_empty());
+    }
 }
