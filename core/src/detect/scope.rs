@@ -10,9 +10,11 @@
 
 use std::cmp::Reverse;
 
+use hashbrown::hash_map::EntryRef;
+
 use super::alert::NodeKind;
 use super::rule_id::RuleId;
-use super::rules::{agent_name, foreign_presenter, when};
+use super::rules::{foreign_presenter, when};
 use super::state::{
     Declared, DueKind, Ev, SessionState, Sink, TenantState, Verdict, MAX_SCOPE_ITEMS,
 };
@@ -75,41 +77,42 @@ pub(super) fn judge(
     {
         return;
     }
-    let key = match verdicts.get_key_value(item) {
-        Some((k, Verdict::Decided)) => {
-            let _ = k;
-            return;
-        }
-        Some((
-            k,
-            Verdict::Pending {
-                time_us, event_id, ..
-            },
-        )) => {
-            if (t, ev.e.event_id.as_str()) >= (*time_us, &**event_id) {
-                return;
-            }
-            k.clone()
-        }
-        None if verdicts.len() < MAX_SCOPE_ITEMS => name(),
-        None => return,
-    };
-    let system = match ev.system_name() {
-        Some(s) => s.clone(),
-        None => Name::from(""),
-    };
-    let credential =
-        ev.e.credential_id()
-            .map(|c| super::state::share(u.credential, c));
-    verdicts.insert(
-        key.clone(),
-        Verdict::Pending {
-            time_us: t,
-            event_id: ev.id(),
-            system,
-            credential,
+    let pending = || Verdict::Pending {
+        time_us: t,
+        event_id: ev.id(),
+        system: match ev.system_name() {
+            Some(s) => s.clone(),
+            None => Name::from(""),
         },
-    );
+        credential: ev
+            .e
+            .credential_id()
+            .map(|c| super::state::share(u.credential, c)),
+    };
+    let full = verdicts.len() >= MAX_SCOPE_ITEMS;
+    let key = match verdicts.entry_ref(item) {
+        EntryRef::Occupied(mut o) => {
+            match o.get() {
+                Verdict::Decided => return,
+                Verdict::Pending {
+                    time_us, event_id, ..
+                } => {
+                    if (t, ev.e.event_id.as_str()) >= (*time_us, &**event_id) {
+                        return;
+                    }
+                }
+            }
+            o.insert(pending());
+            o.key().clone()
+        }
+        EntryRef::Vacant(_) if !full => {
+            // Keyed by the shared name, which the due entry holds too.
+            let key = name();
+            verdicts.insert(key.clone(), pending());
+            key
+        }
+        EntryRef::Vacant(_) => return,
+    };
     st_due.push(Reverse((
         t.saturating_add(grace_us),
         kind,
@@ -147,12 +150,11 @@ fn decide(
         DueKind::System => sink.cfg.system_grace_us,
         DueKind::Presenter => return,
     };
-    let name = agent_name(st, agent);
-    let Some(sess) = st
-        .agents
-        .get_mut(agent)
-        .and_then(|a| a.sessions.get_mut(session))
-    else {
+    let Some(a) = st.agents.get_mut(&**agent) else {
+        return;
+    };
+    let facts = &a.facts;
+    let Some(sess) = a.sessions.get_mut(&**session) else {
         return;
     };
     let (declared, verdicts, rule, what) = match kind {
@@ -170,24 +172,29 @@ fn decide(
         ),
         DueKind::Presenter => return,
     };
-    let Some(Verdict::Pending {
-        time_us,
-        event_id,
-        system,
-        credential,
-    }) = verdicts.get(item).cloned()
-    else {
+    let Some(verdict) = verdicts.get_mut(&**item) else {
+        return;
+    };
+    let Verdict::Pending { time_us, .. } = verdict else {
         return;
     };
     // A stale entry: an earlier use replaced this one and was pushed with an earlier deadline.
     if time_us.saturating_add(grace) != deadline {
         return;
     }
-    if declared.items.get(item).is_some_and(|&d| d <= deadline) {
-        verdicts.remove(item);
+    if declared.items.get(&**item).is_some_and(|&d| d <= deadline) {
+        verdicts.remove(&**item);
         return;
     }
-    verdicts.insert(item.clone(), Verdict::Decided);
+    let Verdict::Pending {
+        time_us,
+        event_id,
+        system,
+        credential,
+    } = std::mem::replace(verdict, Verdict::Decided)
+    else {
+        unreachable!("matched above")
+    };
     if declared.first_us.is_none_or(|f| f > deadline) {
         return;
     }
@@ -204,6 +211,7 @@ fn decide(
     } else {
         String::new()
     };
+    let name = facts.name.as_deref().map(str::to_owned);
     let workload = sess.workload.clone();
     sink.fire(rule, &[agent, session, item], time_us, |a| {
         a.agent_id = agent.to_string();

@@ -453,8 +453,8 @@ pub(super) struct SessionState {
     // scope.*
     pub tools: Declared,
     pub systems: Declared,
-    pub tool_verdicts: HashMap<Name, Verdict>,
-    pub system_verdicts: HashMap<Name, Verdict>,
+    pub tool_verdicts: NameMap<Verdict>,
+    pub system_verdicts: NameMap<Verdict>,
     // delegation.depth
     pub depth: u32,
     pub parents: Vec<SessionLink>,
