@@ -8,7 +8,7 @@ use super::alert::Alert;
 use super::config::DetectSettings;
 use super::rules;
 use super::scope;
-use super::state::{self, Cfg, Ev, Sink, TenantState, SWEEP_EVERY_US};
+use super::state::{self, Cfg, Ev, NameMap, Sink, TenantState, SWEEP_EVERY_US};
 use super::RuleId;
 use crate::event::Event;
 use crate::path::Name;
@@ -22,7 +22,7 @@ use crate::path::Name;
 pub struct Detector {
     settings: DetectSettings,
     cfg: Cfg,
-    tenants: HashMap<Name, Tenant>,
+    tenants: NameMap<Tenant>,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ impl Detector {
         Detector {
             cfg: Cfg::new(&settings),
             settings,
-            tenants: HashMap::default(),
+            tenants: NameMap::default(),
         }
     }
 
@@ -58,16 +58,7 @@ impl Detector {
     /// alert was raised before). Observing an event again, or in another order within the
     /// lateness, raises no other alert ids.
     pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        let tenant = match self.tenants.get_mut(event.tenant.as_str()) {
-            Some(_) => self
-                .tenants
-                .get_mut(event.tenant.as_str())
-                .expect("present"),
-            None => self
-                .tenants
-                .entry(event.tenant.as_str().into())
-                .or_default(),
-        };
+        let tenant = state::node(&mut self.tenants, &event.tenant, |_, _| {});
         let cfg = &self.cfg;
         let Tenant { st, fired } = tenant;
         let mut sink = Sink {
@@ -76,19 +67,21 @@ impl Detector {
             fired,
             out,
         };
-        let ev = Ev::new(event);
+        let ev = Ev::new(event, &mut st.names);
         let t = event.time_us;
         if st.max_time_us.is_none_or(|m| t > m) {
             st.max_time_us = Some(t);
         }
 
-        if let Some((cred, ch)) = st.record_credentials(cfg, &ev) {
+        let cred = st.record_credentials(cfg, &ev);
+        if let Some((name, ch)) = cred.as_ref().filter(|(_, ch)| ch.any()) {
             let watermark = st.watermark(cfg);
-            let deferred = rules::foreign_presenter::check(st, &mut sink, &cred, ch, watermark);
+            let c = st.credentials.get(name).expect("just recorded");
+            let deferred = rules::foreign_presenter::check(st, &mut sink, c, *ch, watermark);
+            rules::after_expiry::check(st, &mut sink, c, *ch);
+            rules::after_revocation::check(st, &mut sink, c, *ch);
+            rules::shared::check(st, &mut sink, c, *ch);
             st.due.extend(deferred);
-            rules::after_expiry::check(st, &mut sink, &cred, ch);
-            rules::after_revocation::check(st, &mut sink, &cred, ch);
-            rules::shared::check(st, &mut sink, &cred, ch);
         }
 
         if cfg.any(&SESSION_RULES) {
@@ -99,6 +92,7 @@ impl Detector {
                 due,
                 scratch,
                 counts,
+                names,
                 ..
             } = st;
             let agent = state::agent(agents, &ev);
@@ -108,8 +102,13 @@ impl Detector {
             let sess = state::session(sessions, &ev);
             if cfg.any(&[RuleId::UndeclaredTool, RuleId::UndeclaredSystem]) {
                 scope::declare(sess, &ev);
-                rules::undeclared_tool::observe(due, cfg, &agent_id, sess, &ev);
-                rules::undeclared_system::observe(due, cfg, &agent_id, sess, &ev);
+                let scope = scope::Use {
+                    agent: &agent_id,
+                    credential: cred.as_ref().map(|(name, _)| name),
+                    ev: &ev,
+                };
+                rules::undeclared_tool::observe(due, cfg, names, sess, &scope);
+                rules::undeclared_system::observe(due, cfg, sess, &scope);
             }
             rules::fanout::observe(facts, sess, &ev, &mut sink, fanout_horizon, scratch, counts);
             rules::denied_burst::observe(facts, sess, &ev, &mut sink, burst_horizon);

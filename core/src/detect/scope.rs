@@ -10,9 +10,11 @@
 
 use std::cmp::Reverse;
 
+use hashbrown::hash_map::EntryRef;
+
 use super::alert::NodeKind;
 use super::rule_id::RuleId;
-use super::rules::{agent_name, foreign_presenter, when};
+use super::rules::{foreign_presenter, when};
 use super::state::{
     Declared, DueKind, Ev, SessionState, Sink, TenantState, Verdict, MAX_SCOPE_ITEMS,
 };
@@ -43,16 +45,25 @@ fn merge(d: &mut Declared, items: &[String], t: i64) {
     }
 }
 
+/// The use being judged: the event, its agent and its credential as the state names them.
+pub(super) struct Use<'a> {
+    pub agent: &'a Name,
+    pub credential: Option<&'a Name>,
+    pub ev: &'a Ev<'a>,
+}
+
 /// Judges one use of `item`: settled now when covered, otherwise remembered until due.
+/// `name` gives `item` as a shared name, called only when a verdict is remembered.
 pub(super) fn judge(
     st_due: &mut std::collections::BinaryHeap<super::state::Due>,
-    agent: &Name,
     sess: &mut SessionState,
     kind: DueKind,
     item: &str,
-    ev: &Ev,
+    name: impl FnOnce() -> Name,
+    u: &Use,
     grace_us: i64,
 ) {
+    let Use { agent, ev, .. } = *u;
     let t = ev.t();
     let (declared, verdicts) = match kind {
         DueKind::Tool => (&sess.tools, &mut sess.tool_verdicts),
@@ -66,36 +77,42 @@ pub(super) fn judge(
     {
         return;
     }
-    let system = ev.e.system().unwrap_or_default();
-    let credential = ev.e.credential_id();
-    let key = match verdicts.get_key_value(item) {
-        Some((k, Verdict::Decided)) => {
-            let _ = k;
-            return;
-        }
-        Some((
-            k,
-            Verdict::Pending {
-                time_us, event_id, ..
-            },
-        )) => {
-            if (t, ev.e.event_id.as_str()) >= (*time_us, &**event_id) {
-                return;
-            }
-            k.clone()
-        }
-        None if verdicts.len() < MAX_SCOPE_ITEMS => Name::from(item),
-        None => return,
-    };
-    verdicts.insert(
-        key.clone(),
-        Verdict::Pending {
-            time_us: t,
-            event_id: ev.id(),
-            system: system.into(),
-            credential: credential.map(Name::from),
+    let pending = || Verdict::Pending {
+        time_us: t,
+        event_id: ev.id(),
+        system: match ev.system_name() {
+            Some(s) => s.clone(),
+            None => Name::from(""),
         },
-    );
+        credential: ev
+            .e
+            .credential_id()
+            .map(|c| super::state::share(u.credential, c)),
+    };
+    let full = verdicts.len() >= MAX_SCOPE_ITEMS;
+    let key = match verdicts.entry_ref(item) {
+        EntryRef::Occupied(mut o) => {
+            match o.get() {
+                Verdict::Decided => return,
+                Verdict::Pending {
+                    time_us, event_id, ..
+                } => {
+                    if (t, ev.e.event_id.as_str()) >= (*time_us, &**event_id) {
+                        return;
+                    }
+                }
+            }
+            o.insert(pending());
+            o.key().clone()
+        }
+        EntryRef::Vacant(_) if !full => {
+            // Keyed by the shared name, which the due entry holds too.
+            let key = name();
+            verdicts.insert(key.clone(), pending());
+            key
+        }
+        EntryRef::Vacant(_) => return,
+    };
     st_due.push(Reverse((
         t.saturating_add(grace_us),
         kind,
@@ -133,12 +150,11 @@ fn decide(
         DueKind::System => sink.cfg.system_grace_us,
         DueKind::Presenter => return,
     };
-    let name = agent_name(st, agent);
-    let Some(sess) = st
-        .agents
-        .get_mut(agent)
-        .and_then(|a| a.sessions.get_mut(session))
-    else {
+    let Some(a) = st.agents.get_mut(&**agent) else {
+        return;
+    };
+    let facts = &a.facts;
+    let Some(sess) = a.sessions.get_mut(&**session) else {
         return;
     };
     let (declared, verdicts, rule, what) = match kind {
@@ -156,24 +172,29 @@ fn decide(
         ),
         DueKind::Presenter => return,
     };
-    let Some(Verdict::Pending {
-        time_us,
-        event_id,
-        system,
-        credential,
-    }) = verdicts.get(item).cloned()
-    else {
+    let Some(verdict) = verdicts.get_mut(&**item) else {
+        return;
+    };
+    let Verdict::Pending { time_us, .. } = verdict else {
         return;
     };
     // A stale entry: an earlier use replaced this one and was pushed with an earlier deadline.
     if time_us.saturating_add(grace) != deadline {
         return;
     }
-    if declared.items.get(item).is_some_and(|&d| d <= deadline) {
-        verdicts.remove(item);
+    if declared.items.get(&**item).is_some_and(|&d| d <= deadline) {
+        verdicts.remove(&**item);
         return;
     }
-    verdicts.insert(item.clone(), Verdict::Decided);
+    let Verdict::Pending {
+        time_us,
+        event_id,
+        system,
+        credential,
+    } = std::mem::replace(verdict, Verdict::Decided)
+    else {
+        unreachable!("matched above")
+    };
     if declared.first_us.is_none_or(|f| f > deadline) {
         return;
     }
@@ -190,6 +211,7 @@ fn decide(
     } else {
         String::new()
     };
+    let name = facts.name.as_deref().map(str::to_owned);
     let workload = sess.workload.clone();
     sink.fire(rule, &[agent, session, item], time_us, |a| {
         a.agent_id = agent.to_string();

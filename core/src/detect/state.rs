@@ -7,13 +7,56 @@ use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashMap as HashMap;
+use hashbrown::hash_map::EntryRef;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 
 use super::alert::{alert_digest, Alert, AttackGraph};
 use super::config::{DetectSettings, RuleSettings};
 use super::rule_id::{RuleId, Severity};
 use crate::event::{Event, EventBody, Outcome, TokenAction};
 use crate::path::Name;
+
+/// A map keyed by names that finds an entry by `&str` with one probe and allocates the key only
+/// when it inserts one: the per-event lookups (tenant, agent, session, credential) never
+/// allocate for a known name.
+pub(super) type NameMap<V> = hashbrown::HashMap<Name, V, FxBuildHasher>;
+
+/// The entry for `id`; on first sight inserted as `V::default()` and handed to `init` with the
+/// key as the map holds it.
+pub(super) fn node<'m, V: Default>(
+    map: &'m mut NameMap<V>,
+    id: &str,
+    init: impl FnOnce(&Name, &mut V),
+) -> &'m mut V {
+    match map.entry_ref(id) {
+        EntryRef::Occupied(o) => o.into_mut(),
+        EntryRef::Vacant(v) => {
+            let mut o = v.insert_entry(V::default());
+            let key = o.key().clone();
+            init(&key, o.get_mut());
+            o.into_mut()
+        }
+    }
+}
+
+/// One shared copy of each name a tenant's state stores in many places (systems, tools): a
+/// known name costs a lookup instead of an allocation, and equal names held in different
+/// places share one cache line. A name nothing else holds any more is dropped at the sweep.
+#[derive(Debug, Default)]
+pub(super) struct Interner(hashbrown::HashSet<Name, FxBuildHasher>);
+
+impl Interner {
+    pub fn get(&mut self, name: &str) -> Name {
+        self.0
+            .get_or_insert_with(name, |n: &str| Name::from(n))
+            .clone()
+    }
+
+    /// Drops the names only the interner holds.
+    pub fn sweep(&mut self) {
+        self.0.retain(|n| std::sync::Arc::strong_count(n) > 1);
+    }
+}
 
 /// Subjects remembered per credential: more than one is already a conflict worth flagging.
 pub(super) const MAX_SUBJECTS: usize = 4;
@@ -89,19 +132,26 @@ impl Cfg {
     }
 }
 
-/// The event being observed, with its id shared lazily: only rules that store evidence pay
-/// for the allocation.
+/// The event being observed, with its id shared lazily (only rules that store evidence pay
+/// for the allocation) and its system interned.
 pub(super) struct Ev<'a> {
     pub e: &'a Event,
     id: OnceCell<Name>,
+    system: Option<Name>,
 }
 
 impl<'a> Ev<'a> {
-    pub fn new(e: &'a Event) -> Self {
+    pub fn new(e: &'a Event, names: &mut Interner) -> Self {
         Ev {
             e,
             id: OnceCell::new(),
+            system: e.system().map(|s| names.get(s)),
         }
+    }
+
+    /// [`Event::system`], as the tenant's [`Interner`] holds it.
+    pub fn system_name(&self) -> Option<&Name> {
+        self.system.as_ref()
     }
 
     pub fn id(&self) -> Name {
@@ -192,8 +242,7 @@ impl Sink<'_> {
             return false;
         }
         let digest = alert_digest(rule, self.tenant, key);
-        let mut short = [0u8; 16];
-        short.copy_from_slice(&digest[..16]);
+        let short = short_digest(&digest);
         if self.fired.contains_key(&short) {
             return false;
         }
@@ -220,6 +269,24 @@ impl Sink<'_> {
         self.out.push(a);
         true
     }
+
+    /// The key under which the alert of `rule` for `key` is remembered once raised.
+    pub fn alert_key(&self, rule: RuleId, key: &[&str]) -> [u8; 16] {
+        short_digest(&alert_digest(rule, self.tenant, key))
+    }
+
+    /// Whether [`Sink::fire`] would be a no-op for the alert remembered under `alert_key`: its
+    /// rule is off or it was raised already. Lets a rule that re-checks the same key on every
+    /// event skip hashing it each time.
+    pub fn raised(&self, rule: RuleId, alert_key: &[u8; 16]) -> bool {
+        !self.cfg.on(rule) || self.fired.contains_key(alert_key)
+    }
+}
+
+fn short_digest(digest: &[u8; 32]) -> [u8; 16] {
+    let mut short = [0u8; 16];
+    short.copy_from_slice(&digest[..16]);
+    short
 }
 
 /// One use of a credential by one (agent, workload): the first seen.
@@ -265,6 +332,13 @@ pub(super) struct LastUse {
 /// Long-lived facts about one credential.
 #[derive(Debug, Default)]
 pub(super) struct CredentialState {
+    /// The map's key, shared.
+    pub name: Name,
+    /// [`Sink::alert_key`] of this credential's `credential.after_expiry` and
+    /// `credential.after_revocation` alerts, computed once: once a token has expired or been
+    /// revoked, every further use re-checks it.
+    pub expiry_alert: OnceCell<[u8; 16]>,
+    pub revocation_alert: OnceCell<[u8; 16]>,
     pub last_seen_us: i64,
     /// `(subject, evidence)`.
     pub subjects: Vec<(Name, Stamp)>,
@@ -290,6 +364,18 @@ pub(super) struct CredentialChange {
     pub link_added: bool,
     pub user_added: bool,
     pub use_advanced: bool,
+}
+
+impl CredentialChange {
+    /// Whether any credential rule has something to re-check.
+    pub fn any(&self) -> bool {
+        self.subject_added
+            || self.expiry_lowered
+            || self.revoked
+            || self.link_added
+            || self.user_added
+            || self.use_advanced
+    }
 }
 
 /// A successful call on an internal system.
@@ -367,8 +453,8 @@ pub(super) struct SessionState {
     // scope.*
     pub tools: Declared,
     pub systems: Declared,
-    pub tool_verdicts: HashMap<Name, Verdict>,
-    pub system_verdicts: HashMap<Name, Verdict>,
+    pub tool_verdicts: NameMap<Verdict>,
+    pub system_verdicts: NameMap<Verdict>,
     // delegation.depth
     pub depth: u32,
     pub parents: Vec<SessionLink>,
@@ -379,7 +465,7 @@ pub(super) struct SessionState {
 #[derive(Debug, Default)]
 pub(super) struct AgentState {
     pub facts: AgentFacts,
-    pub sessions: HashMap<Name, SessionState>,
+    pub sessions: NameMap<SessionState>,
 }
 
 /// What a deferred verdict is about.
@@ -402,12 +488,13 @@ pub(super) struct TenantState {
     /// Newest event time seen (`None` before the first event).
     pub max_time_us: Option<i64>,
     pub next_sweep_us: i64,
-    pub credentials: HashMap<Name, CredentialState>,
-    pub agents: HashMap<Name, AgentState>,
+    pub credentials: NameMap<CredentialState>,
+    pub agents: NameMap<AgentState>,
     pub due: BinaryHeap<Due>,
     /// Reused by the windowed rules so that a check allocates nothing.
     pub scratch: Vec<(i64, u32)>,
     pub counts: Vec<u32>,
+    pub names: Interner,
 }
 
 impl TenantState {
@@ -422,14 +509,12 @@ impl TenantState {
         self.max_time_us.map_or(i64::MIN, |m| m - cfg.lateness_us)
     }
 
-    /// The credential `id`, created on first sight.
-    pub fn credential(&mut self, id: &str, time_us: i64) -> &mut CredentialState {
-        let c = match self.credentials.get_mut(id) {
-            Some(_) => self.credentials.get_mut(id).expect("present"),
-            None => self.credentials.entry(id.into()).or_default(),
-        };
+    /// The credential `id`, created on first sight, with its name as the map holds it.
+    pub fn credential(&mut self, id: &str, time_us: i64) -> (Name, &mut CredentialState) {
+        let c = node(&mut self.credentials, id, |k, c| c.name = k.clone());
+        let name = c.name.clone();
         c.last_seen_us = c.last_seen_us.max(time_us);
-        c
+        (name, c)
     }
 
     /// Records what a token or tool event says about credentials.
@@ -447,8 +532,8 @@ impl TenantState {
         let id = e.credential_id()?;
         let mut ch = CredentialChange::default();
         let mut parent_to_link: Option<&str> = None;
-        {
-            let c = self.credential(id, t);
+        let name = {
+            let (name, c) = self.credential(id, t);
             if let EventBody::TokenUse(tu) = &e.body {
                 let tok = &tu.token;
                 if let (true, Some(s)) = (want_subjects, tok.subject.as_deref()) {
@@ -514,7 +599,7 @@ impl TenantState {
                         // The earliest use is the one judged: a minimum, whatever the order.
                         Some(u) if (t, e.event_id.as_str()) < (u.time_us, &*u.event_id) => {
                             reuse(&mut u.session, &e.session_id);
-                            reuse_opt(&mut u.system, e.system());
+                            u.system = ev.system.clone();
                             u.time_us = t;
                             u.event_id = ev.id();
                         }
@@ -539,7 +624,7 @@ impl TenantState {
                                 reuse(&mut u.agent, &e.agent.id);
                                 reuse_opt(&mut u.workload, workload);
                                 reuse(&mut u.session, &e.session_id);
-                                reuse_opt(&mut u.system, e.system());
+                                u.system = ev.system.clone();
                                 u.time_us = t;
                                 u.event_id = ev.id();
                             }
@@ -553,18 +638,14 @@ impl TenantState {
                     }
                 }
             }
-        }
+            name
+        };
         if let Some(p) = parent_to_link {
-            let pc = self.credential(p, t);
+            let (_, pc) = self.credential(p, t);
             if pc.children.len() < MAX_CHILDREN && !pc.children.iter().any(|x| &**x == id) {
                 pc.children.push(id.into());
             }
         }
-        let name = self
-            .credentials
-            .get_key_value(id)
-            .map(|(k, _)| k.clone())
-            .expect("just recorded");
         Some((name, ch))
     }
 
@@ -594,6 +675,8 @@ impl TenantState {
             a.facts.reads.retain(|r| r.time_us >= read_cut);
             a.facts.last_seen_us >= ttl_cut || !a.sessions.is_empty()
         });
+        // Last: only now do the counts say which names the state still holds.
+        self.names.sweep();
         self.next_sweep_us = wm + SWEEP_EVERY_US;
     }
 }
@@ -629,14 +712,14 @@ fn user(ev: &Ev, workload: Option<&str>) -> User {
         agent: e.agent.id.as_str().into(),
         workload: workload.map(Name::from),
         session: e.session_id.as_str().into(),
-        system: e.system().map(Name::from),
+        system: ev.system.clone(),
         time_us: e.time_us,
         event_id: ev.id(),
     }
 }
 
 /// The agent of the event, created on first sight.
-pub(super) fn agent<'a>(agents: &'a mut HashMap<Name, AgentState>, ev: &Ev) -> &'a mut AgentState {
+pub(super) fn agent<'a>(agents: &'a mut NameMap<AgentState>, ev: &Ev) -> &'a mut AgentState {
     let e = ev.e;
     let a = agent_node(agents, &e.agent.id, e.time_us);
     let f = &mut a.facts;
@@ -651,46 +734,29 @@ pub(super) fn agent<'a>(agents: &'a mut HashMap<Name, AgentState>, ev: &Ev) -> &
 
 /// The agent `id`, created on first sight, touched at `time_us`.
 pub(super) fn agent_node<'a>(
-    agents: &'a mut HashMap<Name, AgentState>,
+    agents: &'a mut NameMap<AgentState>,
     id: &str,
     time_us: i64,
 ) -> &'a mut AgentState {
-    // Looked up by `&str` first so that a known agent costs no allocation.
-    let a = match agents.get_mut(id) {
-        Some(_) => agents.get_mut(id).expect("present"),
-        None => {
-            let key: Name = id.into();
-            let a = agents.entry(key.clone()).or_default();
-            a.facts.id = key;
-            a
-        }
-    };
+    let a = node(agents, id, |k, a| a.facts.id = k.clone());
     a.facts.last_seen_us = a.facts.last_seen_us.max(time_us);
     a
 }
 
 /// The session `id` of `agent`, created on first sight, touched at `time_us`.
 pub(super) fn session_node<'a>(
-    sessions: &'a mut HashMap<Name, SessionState>,
+    sessions: &'a mut NameMap<SessionState>,
     id: &str,
     time_us: i64,
 ) -> &'a mut SessionState {
-    let s = match sessions.get_mut(id) {
-        Some(_) => sessions.get_mut(id).expect("present"),
-        None => {
-            let key: Name = id.into();
-            let s = sessions.entry(key.clone()).or_default();
-            s.id = key;
-            s
-        }
-    };
+    let s = node(sessions, id, |k, s| s.id = k.clone());
     s.last_seen_us = s.last_seen_us.max(time_us);
     s
 }
 
 /// The session of the event, created on first sight.
 pub(super) fn session<'a>(
-    sessions: &'a mut HashMap<Name, SessionState>,
+    sessions: &'a mut NameMap<SessionState>,
     ev: &Ev,
 ) -> &'a mut SessionState {
     let e = ev.e;
@@ -745,4 +811,28 @@ pub(super) fn insert_sorted<T>(
         ),
     );
     Some(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_interner_shares_names_and_drops_those_nothing_else_holds() {
+        let mut names = Interner::default();
+        let held = names.get("svc-1.corp");
+        assert!(Arc::ptr_eq(&held, &names.get("svc-1.corp")));
+        drop(names.get("svc-2.corp"));
+        names.sweep();
+        assert_eq!(
+            names.0.len(),
+            1,
+            "svc-2.corp is held by nothing but the interner"
+        );
+        assert!(Arc::ptr_eq(&held, &names.get("svc-1.corp")));
+        drop(held);
+        names.sweep();
+        assert!(names.0.is_empty());
+    }
 }

@@ -5,28 +5,31 @@
 
 use crate::detect::alert::NodeKind;
 use crate::detect::rule_id::RuleId;
-use crate::detect::state::{CredentialChange, Sink, TenantState};
-use crate::path::Name;
+use crate::detect::state::{CredentialChange, CredentialState, Sink, TenantState};
 
 use super::{agent_name, when};
 
 pub(in crate::detect) fn check(
     st: &TenantState,
     sink: &mut Sink,
-    cred: &Name,
+    c: &CredentialState,
     ch: CredentialChange,
 ) {
+    let cred = &c.name;
     if !(ch.expiry_lowered || ch.use_advanced) {
         return;
     }
-    let Some(c) = st.credentials.get(cred) else {
-        return;
-    };
     let (Some((expires_us, expiry_event)), Some(last)) = (&c.expires, &c.last_use) else {
         return;
     };
     let u = &last.user;
     if u.time_us <= expires_us.saturating_add(sink.cfg.expiry_grace_us) {
+        return;
+    }
+    let alert_key = c
+        .expiry_alert
+        .get_or_init(|| sink.alert_key(RuleId::AfterExpiry, &[cred]));
+    if sink.raised(RuleId::AfterExpiry, alert_key) {
         return;
     }
     sink.fire(RuleId::AfterExpiry, &[cred], u.time_us, |a| {

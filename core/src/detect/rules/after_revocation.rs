@@ -6,7 +6,7 @@
 
 use crate::detect::alert::NodeKind;
 use crate::detect::rule_id::RuleId;
-use crate::detect::state::{CredentialChange, Sink, Stamp, TenantState, MAX_WALK};
+use crate::detect::state::{CredentialChange, CredentialState, Sink, Stamp, TenantState, MAX_WALK};
 use crate::path::Name;
 
 use super::{agent_name, when};
@@ -14,15 +14,17 @@ use super::{agent_name, when};
 pub(in crate::detect) fn check(
     st: &TenantState,
     sink: &mut Sink,
-    cred: &Name,
+    c: &CredentialState,
     ch: CredentialChange,
 ) {
     if ch.revoked || ch.link_added {
-        for d in descendants(st, cred) {
-            check_one(st, sink, &d);
+        for d in descendants(st, &c.name) {
+            if let Some(dc) = st.credentials.get(&d) {
+                check_one(st, sink, dc);
+            }
         }
     } else if ch.use_advanced {
-        check_one(st, sink, cred);
+        check_one(st, sink, c);
     }
 }
 
@@ -43,24 +45,31 @@ fn descendants(st: &TenantState, cred: &Name) -> Vec<Name> {
     out
 }
 
-/// The earliest revocation on `cred`'s chain: `(revoked token, revocation)`.
-fn earliest_revocation(st: &TenantState, cred: &Name) -> Option<(Name, Stamp)> {
-    let mut chain = vec![cred.clone()];
-    let mut best: Option<(Name, Stamp)> = None;
+/// The earliest revocation on `c`'s chain: `(revoked token, revocation)`.
+fn earliest_revocation<'s>(
+    st: &'s TenantState,
+    c: &'s CredentialState,
+) -> Option<(&'s Name, &'s Stamp)> {
+    // Nearly every use is of a token without parents: its own revocation is the whole chain,
+    // and the walk below would allocate for nothing.
+    if c.parents.is_empty() {
+        return c.revoked.as_ref().map(|r| (&c.name, r));
+    }
+    let mut chain: Vec<&Name> = vec![&c.name];
+    let mut best: Option<(&Name, &Stamp)> = None;
     let mut i = 0;
     while i < chain.len() && chain.len() < MAX_WALK {
-        if let Some(c) = st.credentials.get(&chain[i]) {
+        if let Some(c) = st.credentials.get(chain[i]) {
             if let Some(r) = &c.revoked {
-                let better = best
-                    .as_ref()
-                    .is_none_or(|(_, b)| (r.time_us, &r.event_id) < (b.time_us, &b.event_id));
+                let better =
+                    best.is_none_or(|(_, b)| (r.time_us, &r.event_id) < (b.time_us, &b.event_id));
                 if better {
-                    best = Some((chain[i].clone(), r.clone()));
+                    best = Some((chain[i], r));
                 }
             }
             for p in &c.parents {
-                if !chain.contains(p) {
-                    chain.push(p.clone());
+                if !chain.contains(&p) {
+                    chain.push(p);
                 }
             }
         }
@@ -69,15 +78,22 @@ fn earliest_revocation(st: &TenantState, cred: &Name) -> Option<(Name, Stamp)> {
     best
 }
 
-fn check_one(st: &TenantState, sink: &mut Sink, cred: &Name) {
-    let Some(last) = st.credentials.get(cred).and_then(|c| c.last_use.as_ref()) else {
+fn check_one(st: &TenantState, sink: &mut Sink, c: &CredentialState) {
+    let cred = &c.name;
+    let Some(last) = &c.last_use else {
         return;
     };
-    let Some((revoked, r)) = earliest_revocation(st, cred) else {
+    let Some((revoked, r)) = earliest_revocation(st, c) else {
         return;
     };
     let u = &last.user;
     if u.time_us <= r.time_us.saturating_add(sink.cfg.revocation_grace_us) {
+        return;
+    }
+    let alert_key = c
+        .revocation_alert
+        .get_or_init(|| sink.alert_key(RuleId::AfterRevocation, &[cred]));
+    if sink.raised(RuleId::AfterRevocation, alert_key) {
         return;
     }
     sink.fire(RuleId::AfterRevocation, &[cred], u.time_us, |a| {
@@ -89,7 +105,7 @@ fn check_one(st: &TenantState, sink: &mut Sink, cred: &Name) {
         a.credential_id = Some(cred.to_string());
         a.event_ids = vec![u.event_id.to_string(), r.event_id.to_string()];
         a.title = format!("Credential {cred} used after revocation by {}", u.agent);
-        let via = if &revoked == cred {
+        let via = if revoked == cred {
             String::new()
         } else {
             format!(" (it descends from {revoked})")
@@ -110,11 +126,11 @@ fn check_one(st: &TenantState, sink: &mut Sink, cred: &Name) {
             (NodeKind::Credential, cred),
             Some(&u.event_id),
         );
-        if &revoked != cred {
+        if revoked != cred {
             a.graph.link(
                 (NodeKind::Credential, cred),
                 "derived_from",
-                (NodeKind::Credential, &revoked),
+                (NodeKind::Credential, revoked),
                 None,
             );
         }

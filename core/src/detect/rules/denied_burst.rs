@@ -41,7 +41,10 @@ pub(in crate::detect) fn observe(
         sess.successes.last()
     }
     .map(|(_, n)| n.clone());
-    let system = || share(recent.as_ref(), sys);
+    let system = || match ev.system_name() {
+        Some(s) => s.clone(),
+        None => share(recent.as_ref(), sys),
+    };
     let w = cfg.burst_window_us;
     let success = if denied {
         if insert_sorted(&mut sess.denied, t, ev, system).is_none() {

@@ -36,7 +36,10 @@ pub(in crate::detect) fn observe(
     let w = cfg.fanout_window_us;
     let times = match sess.fanout.get_mut(system) {
         Some(v) => v,
-        None => sess.fanout.entry(Name::from(system)).or_default(),
+        None => {
+            let name = ev.system_name().cloned().unwrap_or_else(|| system.into());
+            sess.fanout.entry(name).or_default()
+        }
     };
     let key = (t, ev.e.event_id.as_str());
     let pos = times.partition_point(|s| (s.time_us, &*s.event_id) < key);

@@ -34,7 +34,10 @@ pub(in crate::detect) fn observe(facts: &mut AgentFacts, ev: &Ev, sink: &mut Sin
                 let last = facts.reads.last();
                 let read = Read {
                     time_us: t,
-                    system: share(last.map(|r| &r.system), system),
+                    system: ev
+                        .system_name()
+                        .cloned()
+                        .unwrap_or_else(|| share(last.map(|r| &r.system), system)),
                     event_id: ev.id(),
                     session: share(last.map(|r| &r.session), &ev.e.session_id),
                 };

@@ -28,17 +28,15 @@ use super::agent_name;
 pub(in crate::detect) fn check(
     st: &TenantState,
     sink: &mut Sink,
-    cred: &Name,
+    c: &CredentialState,
     ch: CredentialChange,
     watermark: i64,
 ) -> Vec<Due> {
+    let cred = &c.name;
     let mut deferred = Vec::new();
     if !(ch.subject_added || ch.user_added) || !sink.cfg.on(RuleId::ForeignPresenter) {
         return deferred;
     }
-    let Some(c) = st.credentials.get(cred) else {
-        return deferred;
-    };
     for u in &c.users {
         let (Some(w), Some(_)) = (&u.workload, foreign_subject(c, u)) else {
             continue;

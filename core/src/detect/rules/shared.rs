@@ -4,7 +4,7 @@
 
 use crate::detect::alert::NodeKind;
 use crate::detect::rule_id::RuleId;
-use crate::detect::state::{CredentialChange, Sink, TenantState};
+use crate::detect::state::{CredentialChange, CredentialState, Sink, TenantState};
 use crate::path::Name;
 
 use super::agent_name;
@@ -12,15 +12,13 @@ use super::agent_name;
 pub(in crate::detect) fn check(
     st: &TenantState,
     sink: &mut Sink,
-    cred: &Name,
+    c: &CredentialState,
     ch: CredentialChange,
 ) {
+    let cred = &c.name;
     if !ch.user_added {
         return;
     }
-    let Some(c) = st.credentials.get(cred) else {
-        return;
-    };
     let mut agents: Vec<&Name> = Vec::new();
     for u in &c.users {
         if !agents.contains(&&u.agent) {

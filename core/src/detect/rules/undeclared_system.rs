@@ -3,28 +3,33 @@
 //! rule is in `detect/scope.rs`.
 
 use crate::detect::scope;
-use crate::detect::state::{Cfg, Due, DueKind, Ev, SessionState};
+use crate::detect::state::{Cfg, Due, DueKind, SessionState};
 use crate::detect::RuleId;
 use crate::path::Name;
 
 pub(in crate::detect) fn observe(
     due: &mut std::collections::BinaryHeap<Due>,
     cfg: &Cfg,
-    agent: &Name,
     sess: &mut SessionState,
-    ev: &Ev,
+    u: &scope::Use,
 ) {
     if !cfg.on(RuleId::UndeclaredSystem) {
         return;
     }
-    if let Some((system, _)) = ev.movement() {
+    if let Some((system, _)) = u.ev.movement() {
+        // The moved-to system is the event's system, interned already.
+        let name = || {
+            u.ev.system_name()
+                .cloned()
+                .unwrap_or_else(|| Name::from(system))
+        };
         scope::judge(
             due,
-            agent,
             sess,
             DueKind::System,
             system,
-            ev,
+            name,
+            u,
             cfg.system_grace_us,
         );
     }

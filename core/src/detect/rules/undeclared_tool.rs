@@ -2,29 +2,29 @@
 //! Keyed by tenant + agent + session + tool; the verdict rule is in `detect/scope.rs`.
 
 use crate::detect::scope;
-use crate::detect::state::{Cfg, Due, DueKind, Ev, SessionState};
+use crate::detect::state::{Cfg, Due, DueKind, Interner, SessionState};
 use crate::detect::RuleId;
 use crate::event::EventBody;
-use crate::path::Name;
 
 pub(in crate::detect) fn observe(
     due: &mut std::collections::BinaryHeap<Due>,
     cfg: &Cfg,
-    agent: &Name,
+    names: &mut Interner,
     sess: &mut SessionState,
-    ev: &Ev,
+    u: &scope::Use,
 ) {
     if !cfg.on(RuleId::UndeclaredTool) {
         return;
     }
-    if let EventBody::ToolUse(t) = &ev.e.body {
+    if let EventBody::ToolUse(t) = &u.ev.e.body {
+        let tool = t.tool.name.as_str();
         scope::judge(
             due,
-            agent,
             sess,
             DueKind::Tool,
-            &t.tool.name,
-            ev,
+            tool,
+            || names.get(tool),
+            u,
             cfg.tool_grace_us,
         );
     }
