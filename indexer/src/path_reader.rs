@@ -221,6 +221,11 @@ impl EventSearcher {
     ) -> Result<()> {
         let (searcher, per_segment) = self.matching_docs(tenant, field, values, window)?;
         let f = self.fields();
+        // Most names of a large path are its event ids, one per event: room for them at once
+        // spares rehashing a table of thousands.
+        let matched: usize = per_segment.iter().map(|(_, d)| d.len()).sum();
+        names.reserve(matched);
+        out.reserve(matched);
         for (ordinal, docs) in per_segment {
             let columns = self.columns.get(f, searcher.segment_reader(ordinal))?;
             read_segment(&columns, &docs, names, out)?;
@@ -432,7 +437,6 @@ impl DecodedColumn {
                 })
                 .collect()
         } else {
-            names.reserve(ords.len());
             let mut last: Option<(u64, Sym)> = None;
             ords.iter()
                 .map(|&o| {

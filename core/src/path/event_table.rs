@@ -8,8 +8,9 @@ use std::cmp::Ordering;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 
 use super::path_event::{Name, PathEvent, PathEventKind};
 
@@ -30,7 +31,11 @@ impl Sym {
 pub struct Names {
     names: Vec<Name>,
     by_address: HashMap<usize, Sym>,
-    by_text: HashMap<Name, Sym>,
+    /// Text hash → the first name interned with it. Keyed by the hash, not the name: growing
+    /// the map then never reads a name again, and no name is cloned into it.
+    by_hash: HashMap<u64, Sym>,
+    /// Names whose hash an earlier, different name has.
+    collided: HashMap<Name, Sym>,
     /// Further allocations of names already interned: kept alive so that their addresses stay
     /// theirs.
     aliases: Vec<Name>,
@@ -56,20 +61,28 @@ impl Names {
     /// whose names are mostly distinct (event ids), where the address lookup would only miss.
     pub fn intern_text(&mut self, name: &Name) -> Sym {
         let next = self.next_sym();
-        match self.by_text.entry(name.clone()) {
-            Entry::Occupied(o) => *o.get(),
+        match self.by_hash.entry(text_hash(name)) {
             Entry::Vacant(v) => {
                 v.insert(next);
                 self.names.push(name.clone());
                 next
             }
+            Entry::Occupied(o) if self.names[o.get().index()] == *name => *o.get(),
+            Entry::Occupied(_) => match self.collided.entry(name.clone()) {
+                Entry::Occupied(o) => *o.get(),
+                Entry::Vacant(v) => {
+                    v.insert(next);
+                    self.names.push(name.clone());
+                    next
+                }
+            },
         }
     }
 
     /// Room for `additional` more names without rehashing.
     pub fn reserve(&mut self, additional: usize) {
         self.names.reserve(additional);
-        self.by_text.reserve(additional);
+        self.by_hash.reserve(additional);
     }
 
     /// How many distinct names: every symbol's index is below it (see [`SymSet`]).
@@ -84,7 +97,11 @@ impl Names {
 
     /// The symbol of `name` if it is known, without interning it.
     pub fn lookup(&self, name: &str) -> Option<Sym> {
-        self.by_text.get(name).copied()
+        match self.by_hash.get(&text_hash(name)) {
+            Some(&s) if &**self.name(s) == name => Some(s),
+            Some(_) => self.collided.get(name).copied(),
+            None => None,
+        }
     }
 
     /// The name of a symbol of this table.
@@ -303,6 +320,16 @@ impl Names {
                 .then_with(|| self.by_clock(&events[a.1 as usize], &events[b.1 as usize]))
         });
         keyed.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+fn text_hash(name: &str) -> u64 {
+    let h = FxBuildHasher.hash_one(name);
+    // In tests, hashes collide often, so that every test also runs the collision path.
+    if cfg!(test) {
+        h % 8
+    } else {
+        h
     }
 }
 
