@@ -14,6 +14,10 @@ use hoptrail_core::{Agent, Credential, Event, EventBody, Outcome, Tool, ToolUse}
 use hoptrail_indexer::{EventIndex, Window, WriterConfig};
 use serde_json::Map;
 
+// The same allocator as the `hoptrail` binary that serves these queries.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SYSTEMS: usize = 40;
 const BACKGROUND_AGENTS: usize = 2000;
 

@@ -6,10 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use hoptrail_core::path::{
-    build_path, Name, Path, PathEvent, PathEventKind, PathOptions, PathRoot, SessionKey,
-    TokenLineage,
+    build_path_from_table, EventTable, Name, Names, Path, PathEvent, PathEventKind, PathOptions,
+    PathRoot, Sym, TableEvent, TokenLineage,
 };
 use hoptrail_core::{Outcome, TokenAction};
+use rustc_hash::FxHashSet as HashSet;
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::index::SegmentId;
@@ -53,28 +54,39 @@ impl EventSearcher {
             PathRoot::Agent(a) => (f.agent_id, &**a),
             PathRoot::Session(s) => (f.session_id, &**s),
         };
-        let mut events = self.path_events(tenant, field, &[id], window)?;
+        let mut names = Names::default();
+        let mut events = Vec::new();
+        self.table_events(tenant, field, &[id], window, &mut names, &mut events)?;
         if events.is_empty() && !self.exists(tenant, field, id)? {
             return Ok(None);
         }
         // Breadth-first over delegations: each level loads the sessions the previous one handed
-        // work to, by `delegated_by` on the delegate's side or an exchange's `actor`.
-        let mut known: BTreeSet<SessionKey> = events.iter().map(session_key).collect();
-        let mut frontier: BTreeSet<Name> = events.iter().map(|e| e.session_id.clone()).collect();
+        // work to, by `delegated_by` on the delegate's side or an exchange's `actor`. Sessions
+        // are symbols of one table here, so the sets hash integers, not ids.
+        let mut known: HashSet<(Sym, Sym)> = events.iter().map(session_key).collect();
+        let mut frontier: HashSet<Sym> = events.iter().map(|e| e.session_id).collect();
+        let mut loaded = Vec::new();
         // One level past `max_depth`, so that the stitcher sees the links it must mark truncated.
         for _ in 0..=options.max_depth {
             if frontier.is_empty() {
                 break;
             }
-            let frontier_list: Vec<Name> = frontier.iter().cloned().collect();
-            let mut children: BTreeSet<SessionKey> = BTreeSet::new();
-            for e in self.path_events(tenant, f.delegated_by_session, &frontier_list, window)? {
-                children.insert(session_key(&e));
-            }
+            let frontier_list: Vec<Name> =
+                frontier.iter().map(|&s| names.name(s).clone()).collect();
+            loaded.clear();
+            self.table_events(
+                tenant,
+                f.delegated_by_session,
+                &frontier_list,
+                window,
+                &mut names,
+                &mut loaded,
+            )?;
+            let mut children: HashSet<(Sym, Sym)> = loaded.iter().map(session_key).collect();
             for e in &events {
                 if frontier.contains(&e.session_id) {
-                    if let Some(actor) = &e.actor {
-                        children.insert(actor.clone());
+                    if let Some(actor) = e.actor {
+                        children.insert(actor);
                     }
                 }
             }
@@ -82,24 +94,38 @@ impl EventSearcher {
             if children.is_empty() {
                 break;
             }
-            let sessions: Vec<Name> = children.iter().map(|(_, s)| s.clone()).collect();
-            let loaded = self.path_events(tenant, f.session_id, &sessions, window)?;
-            frontier = BTreeSet::new();
-            for e in loaded {
+            let sessions: Vec<Name> = children
+                .iter()
+                .map(|&(_, s)| names.name(s).clone())
+                .collect();
+            loaded.clear();
+            self.table_events(
+                tenant,
+                f.session_id,
+                &sessions,
+                window,
+                &mut names,
+                &mut loaded,
+            )?;
+            frontier = HashSet::default();
+            for e in loaded.drain(..) {
                 let key = session_key(&e);
                 if children.contains(&key) {
                     if known.insert(key) {
-                        frontier.insert(e.session_id.clone());
+                        frontier.insert(e.session_id);
                     }
                     events.push(e);
                 }
             }
         }
-        let lineage = self.lineage_of(
-            tenant,
-            events.iter().filter_map(|e| e.credential_id.clone()),
-        )?;
-        Ok(Some(build_path(root, events, lineage, options)))
+        let credentials: HashSet<Sym> = events.iter().filter_map(|e| e.credential_id).collect();
+        let lineage = self.lineage_of(tenant, credentials.iter().map(|&c| names.name(c)))?;
+        Ok(Some(build_path_from_table(
+            root,
+            EventTable { names, events },
+            lineage,
+            options,
+        )))
     }
 
     /// Token links reaching up from `credentials` to their roots, from token events of any
@@ -177,14 +203,34 @@ impl EventSearcher {
         values: &[V],
         window: Window,
     ) -> Result<Vec<PathEvent>> {
+        let mut names = Names::default();
+        let mut events = Vec::new();
+        self.table_events(tenant, field, values, window, &mut names, &mut events)?;
+        Ok(events.iter().map(|e| names.path_event(e)).collect())
+    }
+
+    /// Like `path_events`, the names interned in `names`, appended to `out`.
+    fn table_events<V: AsRef<str>>(
+        &self,
+        tenant: &str,
+        field: Field,
+        values: &[V],
+        window: Window,
+        names: &mut Names,
+        out: &mut Vec<TableEvent>,
+    ) -> Result<()> {
         let (searcher, per_segment) = self.matching_docs(tenant, field, values, window)?;
         let f = self.fields();
-        let mut out = Vec::new();
+        // Most names of a large path are its event ids, one per event: room for them at once
+        // spares rehashing a table of thousands.
+        let matched: usize = per_segment.iter().map(|(_, d)| d.len()).sum();
+        names.reserve(matched);
+        out.reserve(matched);
         for (ordinal, docs) in per_segment {
             let columns = self.columns.get(f, searcher.segment_reader(ordinal))?;
-            read_segment(&columns, &docs, &mut out)?;
+            read_segment(&columns, &docs, names, out)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Like `path_events`, each with its stored event (the JSON the API returns).
@@ -198,25 +244,26 @@ impl EventSearcher {
         let (searcher, per_segment) = self.matching_docs(tenant, field, values, window)?;
         let f = self.fields();
         let mut out = Vec::new();
+        let mut names = Names::default();
         let mut events = Vec::new();
         for (ordinal, docs) in per_segment {
             let segment = searcher.segment_reader(ordinal);
             let columns = self.columns.get(f, segment)?;
             events.clear();
-            read_segment(&columns, &docs, &mut events)?;
+            read_segment(&columns, &docs, &mut names, &mut events)?;
             // Docs ascend within a segment, so a small block cache reads each block once.
             let store = segment
                 .get_store_reader(8)
                 .map_err(tantivy::TantivyError::from)?;
             out.reserve(docs.len());
-            for (event, &doc) in events.drain(..).zip(&docs) {
+            for (event, &doc) in events.iter().zip(&docs) {
                 let stored: tantivy::TantivyDocument = store.get(doc)?;
                 let bytes = stored
                     .get_first(f.stored)
                     .and_then(|v| tantivy::schema::Value::as_bytes(&v))
                     .map(<[u8]>::to_vec)
                     .unwrap_or_default();
-                out.push((event, bytes));
+                out.push((names.path_event(event), bytes));
             }
         }
         Ok(out)
@@ -233,23 +280,27 @@ impl EventSearcher {
     ) -> Result<(tantivy::Searcher, DocsPerSegment)> {
         let searcher = self.reader_searcher();
         // Values no segment knows cost a scorer each in a query of thousands of clauses; a term
-        // dictionary probe is far cheaper.
-        let mut present: Vec<&str> = Vec::with_capacity(values.len());
-        for v in values {
-            let v = v.as_ref();
-            for segment in searcher.segment_readers() {
-                if segment
-                    .inverted_index(field)?
-                    .terms()
-                    .term_ord(v.as_bytes())
-                    .map_err(tantivy::TantivyError::from)?
-                    .is_some()
-                {
-                    present.push(v);
-                    break;
+        // dictionary probe is far cheaper. Each segment's dictionary is opened once, not once per
+        // value: lineage probes hundreds of credentials.
+        let mut known = vec![false; values.len()];
+        for segment in searcher.segment_readers() {
+            let terms = segment.inverted_index(field)?;
+            let terms = terms.terms();
+            for (v, known) in values.iter().zip(&mut known) {
+                if !*known {
+                    *known = terms
+                        .term_ord(v.as_ref().as_bytes())
+                        .map_err(tantivy::TantivyError::from)?
+                        .is_some();
                 }
             }
         }
+        let present: Vec<&str> = values
+            .iter()
+            .zip(&known)
+            .filter(|(_, &k)| k)
+            .map(|(v, _)| v.as_ref())
+            .collect();
         if present.is_empty() {
             return Ok((searcher, Vec::new()));
         }
@@ -289,8 +340,8 @@ impl EventSearcher {
 /// Matching doc ids, per segment, in doc order.
 type DocsPerSegment = Vec<(SegmentOrdinal, Vec<DocId>)>;
 
-fn session_key(e: &PathEvent) -> SessionKey {
-    (e.agent_id.clone(), e.session_id.clone())
+fn session_key(e: &TableEvent) -> (Sym, Sym) {
+    (e.agent_id, e.session_id)
 }
 
 fn term(field: Field, value: &str) -> Box<dyn Query> {
@@ -369,6 +420,39 @@ impl DecodedColumn {
         }
         Ok(DecodedColumn { column, terms })
     }
+
+    /// The symbols of term ordinals, interned in `names`.
+    fn symbols(&self, ords: &[Option<u64>], names: &mut Names) -> Vec<Option<Sym>> {
+        let term = |o: u64| self.terms.get(o as usize);
+        // A small dictionary (systems, tools, zones) is mapped through a table by ordinal, each
+        // term interned once; a large one (event ids, spans) holds mostly distinct values, which
+        // are interned directly, runs of one value aside.
+        if self.terms.len() <= 4 * ords.len() + 1024 {
+            let mut by_ord: Vec<Option<Sym>> = vec![None; self.terms.len()];
+            ords.iter()
+                .map(|&o| {
+                    let o = o?;
+                    let slot = by_ord.get_mut(o as usize)?;
+                    Some(*slot.get_or_insert_with(|| names.intern_text(&self.terms[o as usize])))
+                })
+                .collect()
+        } else {
+            let mut last: Option<(u64, Sym)> = None;
+            ords.iter()
+                .map(|&o| {
+                    let o = o?;
+                    match last {
+                        Some((lo, s)) if lo == o => Some(s),
+                        _ => {
+                            let s = names.intern_text(term(o)?);
+                            last = Some((o, s));
+                            Some(s)
+                        }
+                    }
+                })
+                .collect()
+        }
+    }
 }
 
 /// Opened columns by segment. Segments are immutable, so an entry never goes stale; entries of
@@ -438,21 +522,22 @@ fn str_fields(f: &EventSchema) -> [Field; STR_FIELDS] {
     ]
 }
 
-fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEvent>) -> Result<()> {
+fn read_segment(
+    columns: &SegmentColumns,
+    docs: &[DocId],
+    names: &mut Names,
+    out: &mut Vec<TableEvent>,
+) -> Result<()> {
     // Column by column, batched: tantivy reads a column's values for many docs at once much
     // faster than one doc at a time, and a column the segment never filled costs nothing.
     let mut ords: Vec<Option<u64>> = vec![None; docs.len()];
-    let mut values: Vec<Vec<Option<Name>>> = Vec::with_capacity(STR_FIELDS);
+    let mut values: Vec<Vec<Option<Sym>>> = Vec::with_capacity(STR_FIELDS);
     for c in &columns.strs {
         match c {
             Some(c) if !c.terms.is_empty() => {
                 ords.fill(None);
                 c.column.ords().first_vals(docs, &mut ords);
-                values.push(
-                    ords.iter()
-                        .map(|o| o.and_then(|o| c.terms.get(o as usize).cloned()))
-                        .collect(),
-                );
+                values.push(c.symbols(&ords, names));
             }
             _ => values.push(Vec::new()),
         }
@@ -466,28 +551,31 @@ fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEven
     let mut next_col = || cols.next().expect("one iterator per string column");
     let [mut event_id, mut agent, mut session, mut workload, mut schema, mut system, mut zone, mut tool, mut credential, mut outcome, mut action, mut parent, mut subject, mut presenter, mut by_agent, mut by_session, mut actor_agent, mut actor_session, mut span, mut parent_span] =
         std::array::from_fn::<_, STR_FIELDS, _>(|_| next_col());
+    // The kind columns hold a handful of values: each is parsed once per segment.
+    let mut kinds = KindNames::default();
+    let mut empty = None;
     out.reserve(docs.len());
     for time in times {
-        let kind = if schema().as_deref() == Some("token_use") {
-            let a = action()
-                .as_deref()
-                .and_then(TokenAction::parse)
-                .unwrap_or(TokenAction::Presented);
+        let kind = if kinds.is_token(names, schema()) {
+            let a = kinds.action(names, action());
             let _ = outcome();
             PathEventKind::token(a)
         } else {
-            let o = outcome()
-                .as_deref()
-                .and_then(Outcome::parse)
-                .unwrap_or(Outcome::Success);
+            let o = kinds.outcome(names, outcome());
             let _ = action();
             PathEventKind::tool(o)
         };
-        out.push(PathEvent {
-            event_id: event_id().unwrap_or_else(|| "".into()),
+        let mut or_empty = |s: Option<Sym>| {
+            s.unwrap_or_else(|| *empty.get_or_insert_with(|| names.intern(&Name::from(""))))
+        };
+        let event_id = or_empty(event_id());
+        let agent_id = or_empty(agent());
+        let session_id = or_empty(session());
+        out.push(TableEvent {
+            event_id,
             time_us: time.map_or(0, |t| t.into_timestamp_micros()),
-            agent_id: agent().unwrap_or_else(|| "".into()),
-            session_id: session().unwrap_or_else(|| "".into()),
+            agent_id,
+            session_id,
             workload: workload(),
             kind,
             system: system(),
@@ -504,4 +592,58 @@ fn read_segment(columns: &SegmentColumns, docs: &[DocId], out: &mut Vec<PathEven
         });
     }
     Ok(())
+}
+
+/// What the values of the kind columns (`schema_kind`, `outcome`, `action`) mean, parsed once
+/// per distinct symbol.
+#[derive(Default)]
+struct KindNames {
+    schemas: Vec<(Sym, bool)>,
+    outcomes: Vec<(Sym, Outcome)>,
+    actions: Vec<(Sym, TokenAction)>,
+}
+
+/// `value`'s meaning, from `cache` or parsed (and remembered).
+fn parsed<T: Copy>(
+    cache: &mut Vec<(Sym, T)>,
+    names: &Names,
+    value: Option<Sym>,
+    parse: impl FnOnce(&str) -> T,
+    absent: T,
+) -> T {
+    let Some(s) = value else { return absent };
+    if let Some(&(_, t)) = cache.iter().find(|(c, _)| *c == s) {
+        return t;
+    }
+    let t = parse(names.name(s));
+    cache.push((s, t));
+    t
+}
+
+impl KindNames {
+    fn is_token(&mut self, names: &Names, schema: Option<Sym>) -> bool {
+        parsed(
+            &mut self.schemas,
+            names,
+            schema,
+            |s| s == "token_use",
+            false,
+        )
+    }
+
+    fn outcome(&mut self, names: &Names, outcome: Option<Sym>) -> Outcome {
+        let parse = |s: &str| Outcome::parse(s).unwrap_or(Outcome::Success);
+        parsed(&mut self.outcomes, names, outcome, parse, Outcome::Success)
+    }
+
+    fn action(&mut self, names: &Names, action: Option<Sym>) -> TokenAction {
+        let parse = |s: &str| TokenAction::parse(s).unwrap_or(TokenAction::Presented);
+        parsed(
+            &mut self.actions,
+            names,
+            action,
+            parse,
+            TokenAction::Presented,
+        )
+    }
 }

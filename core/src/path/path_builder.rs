@@ -2,13 +2,13 @@
 //! of changes of position; a delegate's path is nested at most `max_depth` levels deep; a
 //! delegation back into a session already on the chain is cut and marked, never followed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use super::event_table::{EventTable, Names, Sym, SymSet, TableEvent};
 use super::lineage::TokenLineage;
-use super::path_event::Name;
-use super::path_event::{order_events, PathEvent};
+use super::path_event::{Name, PathEvent};
 use crate::event::TokenAction;
 
 /// A session of an agent: `(agent_id, session_id)`.
@@ -159,80 +159,76 @@ pub enum PathRoot {
 pub fn build_path(
     root: &PathRoot,
     events: Vec<PathEvent>,
+    lineage: TokenLineage,
+    options: PathOptions,
+) -> Path {
+    build_path_from_table(root, EventTable::from_events(&events), lineage, options)
+}
+
+/// [`build_path`] over events whose names are interned already (as a column reader can hand
+/// them out without building a [`PathEvent`] each).
+pub fn build_path_from_table(
+    root: &PathRoot,
+    table: EventTable,
     mut lineage: TokenLineage,
     options: PathOptions,
 ) -> Path {
-    let events = order_events(events, options.skew_us);
-    lineage.extend(&TokenLineage::from_events(&events));
+    let EventTable { names, events } = table;
+    let order = names.order(&events, options.skew_us);
+    let events: Vec<TableEvent> = order.iter().map(|&i| events[i as usize]).collect();
+    for e in &events {
+        if let (Some(t), Some(p)) = (e.credential_id, e.token_parent_id) {
+            lineage.link(names.name(t), names.name(p));
+        }
+    }
     let graph = Graph::new(&events);
-    let wanted = match root {
-        PathRoot::Agent(a) => a,
-        PathRoot::Session(s) => s,
+    let (wanted, by_agent) = match root {
+        PathRoot::Agent(a) => (names.lookup(a), true),
+        PathRoot::Session(s) => (names.lookup(s), false),
     };
-    let mut matches = SameName::new(wanted);
-    let root_events: Vec<usize> = (0..events.len())
-        .filter(|&i| match root {
-            PathRoot::Agent(_) => matches.is(&events[i].agent_id),
-            PathRoot::Session(_) => matches.is(&events[i].session_id),
-        })
-        .collect();
+    let root_events: Vec<usize> = match wanted {
+        None => Vec::new(),
+        Some(w) => (0..events.len())
+            .filter(|&i| {
+                let e = &events[i];
+                w == if by_agent { e.agent_id } else { e.session_id }
+            })
+            .collect(),
+    };
+    let agent = root_events.first().map(|&i| events[i].agent_id);
     let agent_id = match root {
         PathRoot::Agent(a) => a.clone(),
-        PathRoot::Session(_) => root_events
-            .first()
-            .map(|&i| events[i].agent_id.clone())
-            .unwrap_or_default(),
+        PathRoot::Session(_) => agent.map(|a| names.name(a).clone()).unwrap_or_default(),
     };
     let builder = Builder {
+        names: &names,
         events: &events,
         lineage: &lineage,
         graph: &graph,
         options,
+        external: names.lookup("external"),
         roots: Default::default(),
     };
-    builder.segment(agent_id, &root_events, &mut Vec::new(), 0)
+    builder
+        .segment(agent_id, agent, &root_events, &mut Vec::new(), 0)
+        .0
 }
 
-/// Tells whether names equal one wanted name, remembering the allocations already seen equal:
-/// names from one segment's column share an allocation, so most checks are a pointer compare.
-struct SameName<'a> {
-    wanted: &'a str,
-    known: Vec<Name>,
-}
-
-impl<'a> SameName<'a> {
-    fn new(wanted: &'a str) -> Self {
-        SameName {
-            wanted,
-            known: Vec::new(),
-        }
-    }
-
-    fn is(&mut self, name: &Name) -> bool {
-        if self.known.iter().any(|k| std::sync::Arc::ptr_eq(k, name)) {
-            return true;
-        }
-        let equal = &**name == self.wanted;
-        if equal {
-            self.known.push(name.clone());
-        }
-        equal
-    }
-}
+/// A session as symbols: `(agent_id, session_id)`.
+type Key = (Sym, Sym);
 
 /// Delegation links between sessions, and each session's events.
 struct Graph {
-    by_session: HashMap<SessionKey, Vec<usize>>,
+    by_session: HashMap<Key, Vec<usize>>,
     /// delegating session → delegate session → earliest (time, via).
-    links: BTreeMap<SessionKey, BTreeMap<SessionKey, (i64, DelegationVia)>>,
+    links: HashMap<Key, HashMap<Key, (i64, DelegationVia)>>,
 }
 
 impl Graph {
-    fn new(events: &[PathEvent]) -> Self {
-        let mut by_session: HashMap<SessionKey, Vec<usize>> = HashMap::default();
-        let mut links: BTreeMap<SessionKey, BTreeMap<SessionKey, (i64, DelegationVia)>> =
-            BTreeMap::new();
-        let mut add = |from: SessionKey, to: SessionKey, at: i64, via: DelegationVia| {
+    fn new(events: &[TableEvent]) -> Self {
+        let mut by_session: HashMap<Key, Vec<usize>> = HashMap::default();
+        let mut links: HashMap<Key, HashMap<Key, (i64, DelegationVia)>> = HashMap::default();
+        let mut add = |from: Key, to: Key, at: i64, via: DelegationVia| {
             if from == to {
                 return;
             }
@@ -246,31 +242,21 @@ impl Graph {
             }
         };
         for e in events {
-            let me = (e.agent_id.clone(), e.session_id.clone());
-            if let Some(by) = &e.delegated_by {
-                add(
-                    by.clone(),
-                    me.clone(),
-                    e.time_us,
-                    DelegationVia::DelegatedBy,
-                );
+            let me = (e.agent_id, e.session_id);
+            if let Some(by) = e.delegated_by {
+                add(by, me, e.time_us, DelegationVia::DelegatedBy);
             }
             if e.kind.action() == Some(TokenAction::Exchanged) {
-                if let Some(actor) = &e.actor {
-                    add(
-                        me.clone(),
-                        actor.clone(),
-                        e.time_us,
-                        DelegationVia::TokenExchange,
-                    );
+                if let Some(actor) = e.actor {
+                    add(me, actor, e.time_us, DelegationVia::TokenExchange);
                 }
             }
         }
         // Only delegates' sessions are ever looked up: the root's members are known already.
-        let delegates: HashSet<&SessionKey> = links.values().flat_map(BTreeMap::keys).collect();
+        let delegates: HashSet<Key> = links.values().flat_map(HashMap::keys).copied().collect();
         if !delegates.is_empty() {
             for (i, e) in events.iter().enumerate() {
-                let me = (e.agent_id.clone(), e.session_id.clone());
+                let me = (e.agent_id, e.session_id);
                 if delegates.contains(&me) {
                     by_session.entry(me).or_default().push(i);
                 }
@@ -280,129 +266,266 @@ impl Graph {
     }
 }
 
+/// Distinct symbols in the order first added.
+#[derive(Default)]
+struct SymList {
+    seen: SymSet,
+    list: Vec<Sym>,
+}
+
+impl SymList {
+    fn push(&mut self, s: Sym) {
+        if self.seen.insert(s) {
+            self.list.push(s);
+        }
+    }
+
+    fn extend(&mut self, other: &SymList) {
+        for &s in &other.list {
+            self.push(s);
+        }
+    }
+
+    /// The names, sorted by text.
+    fn sorted_names(&self, names: &Names) -> Vec<Name> {
+        let mut v: Vec<Name> = self.list.iter().map(|&s| names.name(s).clone()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// A blast radius in symbols, turned into a [`PathSummary`] once per path.
+#[derive(Default)]
+struct Reach {
+    /// In the order first reached.
+    systems: SymList,
+    external: SymList,
+    zones: HashSet<(Sym, Sym)>,
+    credentials: SymList,
+    denied: u64,
+    first_at_us: Option<i64>,
+    last_at_us: Option<i64>,
+}
+
+impl Reach {
+    fn saw_time(&mut self, t: i64) {
+        self.first_at_us = Some(self.first_at_us.map_or(t, |f| f.min(t)));
+        self.last_at_us = Some(self.last_at_us.map_or(t, |l| l.max(t)));
+    }
+
+    fn absorb(&mut self, nested: &Reach) {
+        self.systems.extend(&nested.systems);
+        self.external.extend(&nested.external);
+        self.credentials.extend(&nested.credentials);
+        self.zones.extend(&nested.zones);
+        self.denied += nested.denied;
+        for t in [nested.first_at_us, nested.last_at_us]
+            .into_iter()
+            .flatten()
+        {
+            self.saw_time(t);
+        }
+    }
+
+    fn summary(&self, names: &Names) -> PathSummary {
+        // Formatted, then deduplicated: two zone pairs could spell the same `a->b`.
+        let zones: BTreeSet<Name> = self
+            .zones
+            .iter()
+            .map(|&(a, b)| Name::from(format!("{}->{}", names.name(a), names.name(b))))
+            .collect();
+        PathSummary {
+            systems: self
+                .systems
+                .list
+                .iter()
+                .map(|&s| names.name(s).clone())
+                .collect(),
+            external_systems: self.external.sorted_names(names),
+            zones_crossed: zones.into_iter().collect(),
+            credentials: self.credentials.sorted_names(names),
+            denied: self.denied,
+            first_at_us: self.first_at_us,
+            last_at_us: self.last_at_us,
+        }
+    }
+}
+
 struct Builder<'a> {
-    events: &'a [PathEvent],
+    names: &'a Names,
+    events: &'a [TableEvent],
     lineage: &'a TokenLineage,
     graph: &'a Graph,
     options: PathOptions,
+    /// The `external` zone, if any event names it.
+    external: Option<Sym>,
     /// Credential → lineage root; thousands of hops share a handful of credentials.
-    roots: std::cell::RefCell<HashMap<Name, Name>>,
+    roots: std::cell::RefCell<HashMap<Sym, Name>>,
 }
 
 impl Builder<'_> {
-    fn root_of(&self, credential: &Name) -> Name {
-        if let Some(r) = self.roots.borrow().get(credential) {
+    fn name(&self, s: Sym) -> Name {
+        self.names.name(s).clone()
+    }
+
+    fn root_of(&self, credential: Sym) -> Name {
+        if let Some(r) = self.roots.borrow().get(&credential) {
             return r.clone();
         }
-        let root: Name = match self.lineage.root(credential) {
-            r if r == &**credential => credential.clone(),
+        let name = self.names.name(credential);
+        let root: Name = match self.lineage.root(name) {
+            r if r == &**name => name.clone(),
             r => r.into(),
         };
-        self.roots
-            .borrow_mut()
-            .insert(credential.clone(), root.clone());
+        self.roots.borrow_mut().insert(credential, root.clone());
         root
     }
 
+    /// How many hops `members` make: how often a moving event changes the position.
+    fn hop_count(&self, members: &[usize]) -> usize {
+        let mut position = None;
+        let mut hops = 0;
+        for &i in members {
+            let e = &self.events[i];
+            if let (true, Some(system)) = (e.kind.moves_agent(), e.system) {
+                hops += usize::from(position.is_some_and(|p| p != system));
+                position = Some(system);
+            }
+        }
+        hops
+    }
+
+    /// The path of `members` (events of `agent`, named `agent_id`, in causal order) and its
+    /// blast radius.
     fn segment(
         &self,
         agent_id: Name,
+        agent: Option<Sym>,
         members: &[usize],
-        chain: &mut Vec<SessionKey>,
+        chain: &mut Vec<Key>,
         depth: usize,
-    ) -> Path {
+    ) -> (Path, Reach) {
         let mut sessions: Vec<Name> = Vec::new();
-        let mut seen_sessions: HashSet<&str> = HashSet::default();
-        for &i in members {
-            let s = &self.events[i].session_id;
-            if seen_sessions.insert(s) {
-                sessions.push(s.clone());
-            }
-        }
-        let keys: Vec<SessionKey> = sessions
-            .iter()
-            .map(|s| (agent_id.clone(), s.clone()))
-            .collect();
-
+        let mut keys: Vec<Key> = Vec::new();
+        let mut seen_sessions = SymSet::default();
+        let mut reach = Reach::default();
         let mut start: Option<PathStart> = None;
-        let mut hops: Vec<Hop> = Vec::new();
-        let mut position: Option<(Name, Option<Name>)> = None;
+        // Counted first: thousands of hops of 170 bytes would otherwise be copied at each growth.
+        let mut hops: Vec<Hop> = Vec::with_capacity(self.hop_count(members));
+        let mut position: Option<(Sym, Option<Sym>)> = None;
         for &i in members {
             let e = &self.events[i];
+            if seen_sessions.insert(e.session_id) {
+                sessions.push(self.name(e.session_id));
+                if let Some(agent) = agent {
+                    keys.push((agent, e.session_id));
+                }
+            }
+            if e.kind.is_denied() {
+                reach.denied += 1;
+            }
+            if let (Some(zone), Some(system)) = (e.zone, e.system) {
+                if Some(zone) == self.external {
+                    reach.external.push(system);
+                }
+            }
+            if let Some(c) = e.credential_id {
+                reach.credentials.push(c);
+            }
+            reach.saw_time(e.time_us);
+
             if !e.kind.moves_agent() {
                 continue;
             }
-            let Some(system) = e.system.as_ref() else {
+            let Some(system) = e.system else {
                 continue;
             };
-            match &position {
+            match position {
                 None => {
+                    if !self.names.name(system).is_empty() {
+                        reach.systems.push(system);
+                    }
                     start = Some(PathStart {
-                        system: system.clone(),
+                        system: self.name(system),
                         at_us: e.time_us,
-                        zone: e.zone.clone(),
-                        event_ids: vec![e.event_id.clone()],
+                        zone: e.zone.map(|z| self.name(z)),
+                        event_ids: vec![self.name(e.event_id)],
                         delegations: Vec::new(),
                     });
                 }
-                // Names from one column share their allocation: compare pointers first.
-                Some((current, _))
-                    if std::sync::Arc::ptr_eq(current, system) || current == system =>
-                {
+                Some((current, _)) if current == system => {
+                    let id = self.name(e.event_id);
                     match hops.last_mut() {
-                        Some(h) => h.event_ids.push(e.event_id.clone()),
+                        Some(h) => h.event_ids.push(id),
                         None => {
                             if let Some(s) = start.as_mut() {
-                                s.event_ids.push(e.event_id.clone());
+                                s.event_ids.push(id);
                             }
                         }
                     }
                     continue;
                 }
                 Some((current, zone)) => {
+                    reach.systems.push(system);
+                    if let (Some(a), Some(b)) = (zone, e.zone) {
+                        if a != b {
+                            reach.zones.insert((a, b));
+                        }
+                    }
                     hops.push(Hop {
-                        from: current.clone(),
-                        to: system.clone(),
+                        from: self.name(current),
+                        to: self.name(system),
                         at_us: e.time_us,
-                        tool: e.tool.clone(),
-                        credential_id: e.credential_id.clone(),
-                        credential_root: e.credential_id.as_ref().map(|c| self.root_of(c)),
-                        zone_from: zone.clone(),
-                        zone_to: e.zone.clone(),
-                        event_ids: vec![e.event_id.clone()],
+                        tool: e.tool.map(|t| self.name(t)),
+                        credential_id: e.credential_id.map(|c| self.name(c)),
+                        credential_root: e.credential_id.map(|c| self.root_of(c)),
+                        zone_from: zone.map(|z| self.name(z)),
+                        zone_to: e.zone.map(|z| self.name(z)),
+                        event_ids: vec![self.name(e.event_id)],
                         delegations: Vec::new(),
                     });
                 }
             }
-            position = Some((system.clone(), e.zone.clone()));
+            position = Some((system, e.zone));
         }
 
         // Nest each delegate under the hop it was handed work at (the last hop at or before
         // the hand-off), or under the start when the agent had not moved yet.
-        chain.extend(keys.iter().cloned());
-        let mut nested_summaries = Vec::new();
-        let mut handoffs: Vec<(i64, DelegationVia, SessionKey)> = keys
+        chain.extend(keys.iter().copied());
+        let mut handoffs: Vec<(i64, DelegationVia, Key)> = keys
             .iter()
             .filter_map(|k| self.graph.links.get(k))
-            .flat_map(|children| children.iter().map(|(c, &(at, via))| (at, via, c.clone())))
+            .flat_map(|children| children.iter().map(|(&c, &(at, via))| (at, via, c)))
             .collect();
-        handoffs.sort();
+        // By the names, not the symbols: the order must not depend on arrival order.
+        handoffs.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| self.names.cmp(a.2 .0, b.2 .0))
+                .then_with(|| self.names.cmp(a.2 .1, b.2 .1))
+        });
         handoffs.dedup_by(|later, kept| later.2 == kept.2);
-        for (at_us, via, (d_agent, d_session)) in handoffs {
-            let key = (d_agent.clone(), d_session.clone());
+        for (at_us, via, key) in handoffs {
+            let (d_agent, d_session) = key;
             let cycle = chain.contains(&key);
             let truncated = !cycle && depth + 1 > self.options.max_depth;
             let path = (!cycle && !truncated).then(|| {
                 let members = self.graph.by_session.get(&key).cloned().unwrap_or_default();
-                let p = self.segment(d_agent.clone(), &members, chain, depth + 1);
-                nested_summaries.push(p.summary.clone());
+                let (p, nested) = self.segment(
+                    self.name(d_agent),
+                    Some(d_agent),
+                    &members,
+                    chain,
+                    depth + 1,
+                );
+                reach.absorb(&nested);
                 Box::new(p)
             });
             let delegation = Delegation {
                 via,
                 at_us,
-                agent_id: d_agent,
-                session_id: d_session,
+                agent_id: self.name(d_agent),
+                session_id: self.name(d_session),
                 cycle,
                 truncated,
                 path,
@@ -427,80 +550,13 @@ impl Builder<'_> {
         }
         chain.truncate(chain.len() - keys.len());
 
-        let summary = self.summarize(members, &hops, start.as_ref(), nested_summaries);
-        Path {
+        let path = Path {
             agent_id,
             sessions,
             start,
             hops,
-            summary,
-        }
-    }
-
-    fn summarize(
-        &self,
-        members: &[usize],
-        hops: &[Hop],
-        start: Option<&PathStart>,
-        nested: Vec<PathSummary>,
-    ) -> PathSummary {
-        let mut s = PathSummary::default();
-        let mut systems = HashSet::default();
-        let mut external = HashSet::default();
-        let mut credentials = HashSet::default();
-        let mut zones = BTreeSet::new();
-        let mut push_system = |s: &mut PathSummary, name: &Name| {
-            if systems.insert(name.clone()) {
-                s.systems.push(name.clone());
-            }
+            summary: reach.summary(self.names),
         };
-        if let Some(st) = start.filter(|st| !st.system.is_empty()) {
-            push_system(&mut s, &st.system);
-        }
-        for h in hops {
-            push_system(&mut s, &h.to);
-            if let (Some(a), Some(b)) = (&h.zone_from, &h.zone_to) {
-                if a != b {
-                    zones.insert(Name::from(format!("{a}->{b}")));
-                }
-            }
-        }
-        for &i in members {
-            let e = &self.events[i];
-            if e.kind.is_denied() {
-                s.denied += 1;
-            }
-            if e.zone.as_deref() == Some("external") {
-                if let Some(sys) = &e.system {
-                    external.insert(sys.clone());
-                }
-            }
-            if let Some(c) = &e.credential_id {
-                if !credentials.contains(c) {
-                    credentials.insert(c.clone());
-                }
-            }
-            s.first_at_us = Some(s.first_at_us.map_or(e.time_us, |t| t.min(e.time_us)));
-            s.last_at_us = Some(s.last_at_us.map_or(e.time_us, |t| t.max(e.time_us)));
-        }
-        for n in nested {
-            for sys in &n.systems {
-                push_system(&mut s, sys);
-            }
-            external.extend(n.external_systems);
-            credentials.extend(n.credentials);
-            zones.extend(n.zones_crossed);
-            s.denied += n.denied;
-            for t in [n.first_at_us, n.last_at_us].into_iter().flatten() {
-                s.first_at_us = Some(s.first_at_us.map_or(t, |f| f.min(t)));
-                s.last_at_us = Some(s.last_at_us.map_or(t, |l| l.max(t)));
-            }
-        }
-        s.external_systems = external.into_iter().collect();
-        s.external_systems.sort();
-        s.credentials = credentials.into_iter().collect();
-        s.credentials.sort();
-        s.zones_crossed = zones.into_iter().collect();
-        s
+        (path, reach)
     }
 }

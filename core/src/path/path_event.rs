@@ -1,8 +1,9 @@
 //! The slice of an event that path stitching needs, and the causal order of events. Invariant:
 //! the order depends only on the events' contents, never on their arrival order.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
+
+use super::event_table::EventTable;
 
 use crate::event::{Event, EventBody, Outcome, SessionRef, TokenAction};
 
@@ -154,13 +155,6 @@ impl From<&Event> for PathEvent {
     }
 }
 
-fn by_clock(a: &PathEvent, b: &PathEvent) -> std::cmp::Ordering {
-    a.time_us
-        .cmp(&b.time_us)
-        .then_with(|| a.event_id.cmp(&b.event_id))
-        .then_with(|| a.cmp(b))
-}
-
 /// Sorts events into causal order and drops duplicate ids.
 ///
 /// Events are ordered by time; where an event's `parent_span_id` names the span of another event
@@ -169,75 +163,11 @@ fn by_clock(a: &PathEvent, b: &PathEvent) -> std::cmp::Ordering {
 /// by id and content, so arrival order never matters. Of events sharing an id, the earliest
 /// (then the least by content) is kept.
 pub fn order_events(events: Vec<PathEvent>, skew_us: i64) -> Vec<PathEvent> {
-    // Clock order, ties broken by id and then by content: a total order on contents alone.
-    // Indices are sorted rather than the events, which are large to move.
-    let mut order: Vec<u32> = (0..events.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| by_clock(&events[a as usize], &events[b as usize]));
-    // Of events sharing an id the first in that order is kept, whatever the arrival order.
-    let mut seen: HashSet<&str> =
-        HashSet::with_capacity_and_hasher(events.len(), Default::default());
-    order.retain(|&i| seen.insert(&events[i as usize].event_id));
-    drop(seen);
+    let table = EventTable::from_events(&events);
+    let order = table.names.order(&table.events, skew_us);
     let mut slots: Vec<Option<PathEvent>> = events.into_iter().map(Some).collect();
-    let events: Vec<PathEvent> = order
+    order
         .into_iter()
         .filter_map(|i| slots[i as usize].take())
-        .collect();
-    if events.iter().all(|e| e.parent_span_id.is_none()) {
-        return events;
-    }
-
-    // Effective ordering time: a child is never placed before its (slightly later) parent.
-    let mut by_span: HashMap<(&str, &str), usize> = HashMap::default();
-    for (i, e) in events.iter().enumerate() {
-        if let Some(span) = e.span_id.as_deref() {
-            by_span.entry((&*e.agent_id, span)).or_insert(i);
-        }
-    }
-    let n = events.len();
-    let mut effective: Vec<Option<(i64, u32)>> = vec![None; n];
-    fn resolve(
-        i: usize,
-        events: &[PathEvent],
-        by_span: &HashMap<(&str, &str), usize>,
-        effective: &mut Vec<Option<(i64, u32)>>,
-        skew_us: i64,
-        guard: u32,
-    ) -> (i64, u32) {
-        if let Some(v) = effective[i] {
-            return v;
-        }
-        let e = &events[i];
-        let own = (e.time_us, 0);
-        // `guard` bounds the walk: a span cycle in hostile input cannot recurse forever.
-        let v = match e
-            .parent_span_id
-            .as_deref()
-            .and_then(|p| by_span.get(&(&*e.agent_id, p)))
-        {
-            Some(&parent) if parent != i && guard < 64 => {
-                let (pt, pd) = resolve(parent, events, by_span, effective, skew_us, guard + 1);
-                let lead = pt - e.time_us;
-                if (0..=skew_us).contains(&lead) {
-                    (pt, pd + 1)
-                } else {
-                    own
-                }
-            }
-            _ => own,
-        };
-        effective[i] = Some(v);
-        v
-    }
-    for i in 0..n {
-        resolve(i, &events, &by_span, &mut effective, skew_us, 0);
-    }
-    drop(by_span);
-    let mut keyed: Vec<((i64, u32), PathEvent)> = effective
-        .into_iter()
-        .map(|k| k.expect("resolved"))
-        .zip(events)
-        .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| by_clock(&a.1, &b.1)));
-    keyed.into_iter().map(|(_, e)| e).collect()
+        .collect()
 }

@@ -324,7 +324,83 @@ fn arb_events() -> impl Strategy<Value = Vec<PathEvent>> {
     })
 }
 
+/// `events` with every name in an allocation of its own (`share == false`), or with every
+/// distinct name in one allocation (`share == true`): the two extremes a reader can hand out.
+fn reallocated(events: &[PathEvent], share: bool) -> Vec<PathEvent> {
+    let mut pool: std::collections::HashMap<String, Name> = Default::default();
+    let mut n = |x: &Name| {
+        if share {
+            pool.entry(x.to_string())
+                .or_insert_with(|| Name::from(x.to_string()))
+                .clone()
+        } else {
+            Name::from(x.to_string())
+        }
+    };
+    events
+        .iter()
+        .map(|e| PathEvent {
+            event_id: n(&e.event_id),
+            time_us: e.time_us,
+            agent_id: n(&e.agent_id),
+            session_id: n(&e.session_id),
+            workload: e.workload.as_ref().map(&mut n),
+            kind: e.kind,
+            system: e.system.as_ref().map(&mut n),
+            zone: e.zone.as_ref().map(&mut n),
+            tool: e.tool.as_ref().map(&mut n),
+            credential_id: e.credential_id.as_ref().map(&mut n),
+            token_parent_id: e.token_parent_id.as_ref().map(&mut n),
+            token_subject: e.token_subject.as_ref().map(&mut n),
+            presenter: e.presenter.as_ref().map(&mut n),
+            delegated_by: e.delegated_by.as_ref().map(|(a, s)| (n(a), n(s))),
+            actor: e.actor.as_ref().map(|(a, s)| (n(a), n(s))),
+            span_id: e.span_id.as_ref().map(&mut n),
+            parent_span_id: e.parent_span_id.as_ref().map(&mut n),
+        })
+        .collect()
+}
+
+#[test]
+fn interned_names_are_equal_exactly_when_their_text_is() {
+    let mut names = Names::default();
+    let (a1, a2, b): (Name, Name, Name) = ("a".into(), "a".into(), "b".into());
+    let (s1, s2, sb) = (names.intern(&a1), names.intern(&a2), names.intern_text(&b));
+    assert_eq!(s1, s2);
+    assert_ne!(s1, sb);
+    assert_eq!(names.intern_text(&Name::from("b")), sb);
+    assert_eq!(names.lookup("a"), Some(s1));
+    assert_eq!(names.lookup("c"), None);
+    // Ordered by text, whatever order they were interned in.
+    assert_eq!(names.cmp(sb, s1), std::cmp::Ordering::Greater);
+    let e = names.event(&tool("1", 5, "a", "s", "b"));
+    assert_eq!((e.agent_id, e.system), (s1, Some(sb)));
+    assert_eq!(names.path_event(&e), tool("1", 5, "a", "s", "b"));
+}
+
 proptest! {
+    #[test]
+    fn how_names_are_allocated_never_changes_the_path(events in arb_events()) {
+        let expected = agent_path("a0", events.clone());
+        prop_assert_eq!(&agent_path("a0", reallocated(&events, false)), &expected);
+        prop_assert_eq!(&agent_path("a0", reallocated(&events, true)), &expected);
+        let ordered = order_events(events.clone(), PathOptions::default().skew_us);
+        prop_assert_eq!(order_events(reallocated(&events, true), PathOptions::default().skew_us), ordered);
+    }
+
+    #[test]
+    fn an_interned_table_stitches_like_its_events(events in arb_events(), session in any::<bool>()) {
+        let root = if session { PathRoot::Session("a0-s1".into()) } else { PathRoot::Agent("a0".into()) };
+        let table = EventTable::from_events(&events);
+        let back: Vec<PathEvent> = table.events.iter().map(|e| table.names.path_event(e)).collect();
+        prop_assert_eq!(&back, &events);
+        let opts = PathOptions::default();
+        prop_assert_eq!(
+            build_path_from_table(&root, table, TokenLineage::default(), opts),
+            build_path(&root, events, TokenLineage::default(), opts)
+        );
+    }
+
     #[test]
     fn any_permutation_with_duplicates_gives_the_same_path(
         events in arb_events(),
