@@ -23,7 +23,9 @@ fn word(b: &[u8], i: usize) -> u64 {
 }
 
 /// Whether any byte of `b` must be escaped in a JSON string. The last word overlaps the one
-/// before it instead of falling back to a byte loop.
+/// before it instead of falling back to a byte loop: every byte it covers is `b`'s own, so the
+/// test stays exact. ([`first_special`] cannot do that: the bytes before `from` are unchecked,
+/// and a special one there could flag the bytes above it.)
 pub(crate) fn any_special(b: &[u8]) -> bool {
     if b.len() < 8 {
         // Padding with a byte that needs no escaping keeps the test exact.

@@ -43,63 +43,40 @@ struct Record<'a> {
     event_id: Str<'a>,
     time: Str<'a>,
     tenant: Str<'a>,
-    agent: Option<RawAgent<'a>>,
+    agent: Option<[Str<'a>; 4]>,
     session_id: Str<'a>,
     task: Option<RawTask<'a>>,
-    trace: Option<RawTrace<'a>>,
+    trace: Option<[Str<'a>; 3]>,
     attributes: Option<Map<String, Value>>,
     system: Str<'a>,
     zone: Str<'a>,
-    tool: Option<RawTool<'a>>,
+    tool: Option<[Str<'a>; 3]>,
     resource: Str<'a>,
-    credential: Option<RawCredential<'a>>,
+    credential: Option<[Str<'a>; 2]>,
     outcome: Str<'a>,
-    delegated_by: Option<RawRef<'a>>,
+    delegated_by: Option<[Str<'a>; 2]>,
     action: Str<'a>,
     token: Option<RawToken<'a>>,
     presenter: Str<'a>,
-    actor: Option<RawRef<'a>>,
+    actor: Option<[Str<'a>; 2]>,
 }
 
-#[derive(Default)]
-struct RawAgent<'a> {
-    id: Str<'a>,
-    workload: Str<'a>,
-    on_behalf_of: Str<'a>,
-    name: Str<'a>,
-}
+/// `agent`: id, workload, on_behalf_of, name.
+const AGENT_KEYS: [&str; 4] = ["id", "workload", "on_behalf_of", "name"];
+/// `trace`: trace_id, span_id, parent_span_id.
+const TRACE_KEYS: [&str; 3] = ["trace_id", "span_id", "parent_span_id"];
+/// `tool`: name, server, operation.
+const TOOL_KEYS: [&str; 3] = ["name", "server", "operation"];
+/// `credential`: id, kind.
+const CREDENTIAL_KEYS: [&str; 2] = ["id", "kind"];
+/// `delegated_by` and `actor`: agent_id, session_id.
+const SESSION_REF_KEYS: [&str; 2] = ["agent_id", "session_id"];
 
 #[derive(Default)]
 struct RawTask<'a> {
     id: Str<'a>,
-    declared_tools: Vec<&'a str>,
-    declared_systems: Vec<&'a str>,
-}
-
-#[derive(Default)]
-struct RawTrace<'a> {
-    trace_id: Str<'a>,
-    span_id: Str<'a>,
-    parent_span_id: Str<'a>,
-}
-
-#[derive(Default)]
-struct RawTool<'a> {
-    name: Str<'a>,
-    server: Str<'a>,
-    operation: Str<'a>,
-}
-
-#[derive(Default)]
-struct RawCredential<'a> {
-    id: Str<'a>,
-    kind: Str<'a>,
-}
-
-#[derive(Default)]
-struct RawRef<'a> {
-    agent_id: Str<'a>,
-    session_id: Str<'a>,
+    declared_tools: Vec<String>,
+    declared_systems: Vec<String>,
 }
 
 #[derive(Default)]
@@ -107,8 +84,8 @@ struct RawToken<'a> {
     id: Str<'a>,
     issuer: Str<'a>,
     subject: Str<'a>,
-    audience: Vec<&'a str>,
-    scopes: Vec<&'a str>,
+    audience: Vec<String>,
+    scopes: Vec<String>,
     issued_at: Str<'a>,
     expires_at: Str<'a>,
     parent_id: Str<'a>,
@@ -175,12 +152,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An array of strings, `null` (empty), or with `one_allowed` a lone string.
-    fn str_list(&mut self, one_allowed: bool) -> Option<Vec<&'a str>> {
+    /// An array of identifiers, `null` (empty), or with `one_allowed` a lone identifier.
+    fn id_list(&mut self, one_allowed: bool) -> Option<Vec<String>> {
         self.ws();
         match self.peek()? {
             b'n' => return self.null().map(|()| Vec::new()),
-            b'"' if one_allowed => return self.string().map(|s| vec![s]),
+            b'"' if one_allowed => return self.string().and_then(id).map(|s| vec![s]),
             b'[' => self.pos += 1,
             _ => return None,
         }
@@ -191,7 +168,7 @@ impl<'a> Scanner<'a> {
             return Some(items);
         }
         loop {
-            items.push(self.string()?);
+            items.push(id(self.string()?)?);
             self.ws();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -208,7 +185,7 @@ impl<'a> Scanner<'a> {
     /// reads the value of key number `i`.
     fn object<T: Default>(
         &mut self,
-        index: fn(&str) -> Option<u32>,
+        index: impl Fn(&str) -> Option<u32>,
         mut field: impl FnMut(&mut Self, &mut T, u32) -> Option<()>,
     ) -> Option<Option<T>> {
         self.ws();
@@ -269,44 +246,37 @@ impl<'a> Scanner<'a> {
                 1 => r.event_id = s.opt_str()?,
                 2 => r.time = s.opt_str()?,
                 3 => r.tenant = s.opt_str()?,
-                4 => r.agent = s.agent()?,
+                4 => r.agent = s.strings(&AGENT_KEYS)?,
                 5 => r.session_id = s.opt_str()?,
                 6 => r.task = s.task()?,
-                7 => r.trace = s.trace()?,
+                7 => r.trace = s.strings(&TRACE_KEYS)?,
                 8 => r.attributes = s.attributes()?,
                 9 => r.system = s.opt_str()?,
                 10 => r.zone = s.opt_str()?,
-                11 => r.tool = s.tool()?,
+                11 => r.tool = s.strings(&TOOL_KEYS)?,
                 12 => r.resource = s.opt_str()?,
-                13 => r.credential = s.credential()?,
+                13 => r.credential = s.strings(&CREDENTIAL_KEYS)?,
                 14 => r.outcome = s.opt_str()?,
-                15 => r.delegated_by = s.session_ref()?,
+                15 => r.delegated_by = s.strings(&SESSION_REF_KEYS)?,
                 16 => r.action = s.opt_str()?,
                 17 => r.token = s.token()?,
                 18 => r.presenter = s.opt_str()?,
-                _ => r.actor = s.session_ref()?,
+                _ => r.actor = s.strings(&SESSION_REF_KEYS)?,
             }
             Some(())
         })?
     }
 
-    fn agent(&mut self) -> Option<Option<RawAgent<'a>>> {
+    /// An object (or `null`) whose fields are all strings, named by `keys`: `[v; N]` holds the
+    /// value of `keys[i]` at `i`.
+    fn strings<const N: usize>(&mut self, keys: &[&str; N]) -> Option<Option<[Str<'a>; N]>>
+    where
+        [Str<'a>; N]: Default,
+    {
         self.object(
-            |k| match k {
-                "id" => Some(0),
-                "workload" => Some(1),
-                "on_behalf_of" => Some(2),
-                "name" => Some(3),
-                _ => None,
-            },
-            |s, a: &mut RawAgent<'a>, i| {
-                let v = s.opt_str()?;
-                match i {
-                    0 => a.id = v,
-                    1 => a.workload = v,
-                    2 => a.on_behalf_of = v,
-                    _ => a.name = v,
-                }
+            |k| keys.iter().position(|&key| key == k).map(|i| i as u32),
+            |s, out: &mut [Str<'a>; N], i| {
+                out[i as usize] = s.opt_str()?;
                 Some(())
             },
         )
@@ -323,84 +293,8 @@ impl<'a> Scanner<'a> {
             |s, t: &mut RawTask<'a>, i| {
                 match i {
                     0 => t.id = s.opt_str()?,
-                    1 => t.declared_tools = s.str_list(false)?,
-                    _ => t.declared_systems = s.str_list(false)?,
-                }
-                Some(())
-            },
-        )
-    }
-
-    fn trace(&mut self) -> Option<Option<RawTrace<'a>>> {
-        self.object(
-            |k| match k {
-                "trace_id" => Some(0),
-                "span_id" => Some(1),
-                "parent_span_id" => Some(2),
-                _ => None,
-            },
-            |s, t: &mut RawTrace<'a>, i| {
-                let v = s.opt_str()?;
-                match i {
-                    0 => t.trace_id = v,
-                    1 => t.span_id = v,
-                    _ => t.parent_span_id = v,
-                }
-                Some(())
-            },
-        )
-    }
-
-    fn tool(&mut self) -> Option<Option<RawTool<'a>>> {
-        self.object(
-            |k| match k {
-                "name" => Some(0),
-                "server" => Some(1),
-                "operation" => Some(2),
-                _ => None,
-            },
-            |s, t: &mut RawTool<'a>, i| {
-                let v = s.opt_str()?;
-                match i {
-                    0 => t.name = v,
-                    1 => t.server = v,
-                    _ => t.operation = v,
-                }
-                Some(())
-            },
-        )
-    }
-
-    fn credential(&mut self) -> Option<Option<RawCredential<'a>>> {
-        self.object(
-            |k| match k {
-                "id" => Some(0),
-                "kind" => Some(1),
-                _ => None,
-            },
-            |s, c: &mut RawCredential<'a>, i| {
-                let v = s.opt_str()?;
-                match i {
-                    0 => c.id = v,
-                    _ => c.kind = v,
-                }
-                Some(())
-            },
-        )
-    }
-
-    fn session_ref(&mut self) -> Option<Option<RawRef<'a>>> {
-        self.object(
-            |k| match k {
-                "agent_id" => Some(0),
-                "session_id" => Some(1),
-                _ => None,
-            },
-            |s, r: &mut RawRef<'a>, i| {
-                let v = s.opt_str()?;
-                match i {
-                    0 => r.agent_id = v,
-                    _ => r.session_id = v,
+                    1 => t.declared_tools = s.id_list(false)?,
+                    _ => t.declared_systems = s.id_list(false)?,
                 }
                 Some(())
             },
@@ -425,8 +319,8 @@ impl<'a> Scanner<'a> {
                     0 => t.id = s.opt_str()?,
                     1 => t.issuer = s.opt_str()?,
                     2 => t.subject = s.opt_str()?,
-                    3 => t.audience = s.str_list(true)?,
-                    4 => t.scopes = s.str_list(false)?,
+                    3 => t.audience = s.id_list(true)?,
+                    4 => t.scopes = s.id_list(false)?,
                     5 => t.issued_at = s.opt_str()?,
                     6 => t.expires_at = s.opt_str()?,
                     _ => t.parent_id = s.opt_str()?,
@@ -481,10 +375,6 @@ fn opt_id(s: Str<'_>) -> Option<Option<String>> {
     s.map(id).map_or(Some(None), |v| v.map(Some))
 }
 
-fn id_list(items: &[&str]) -> Option<Vec<String>> {
-    items.iter().map(|s| id(s)).collect()
-}
-
 fn opt_time(s: Str<'_>) -> Option<Option<i64>> {
     let Some(s) = s else {
         return Some(None);
@@ -501,13 +391,13 @@ fn opt_hex(s: Str<'_>, len: usize, nonzero: bool) -> Option<Option<String>> {
     }
 }
 
-fn session_ref(r: Option<RawRef<'_>>) -> Option<Option<SessionRef>> {
-    let Some(r) = r else {
+fn session_ref(r: Option<[Str<'_>; 2]>) -> Option<Option<SessionRef>> {
+    let Some([agent_id, session_id]) = r else {
         return Some(None);
     };
     Some(Some(SessionRef {
-        agent_id: id(r.agent_id?)?,
-        session_id: id(r.session_id?)?,
+        agent_id: id(agent_id?)?,
+        session_id: id(session_id?)?,
     }))
 }
 
@@ -531,18 +421,18 @@ impl Record<'_> {
             None => DEFAULT_TENANT,
         };
 
-        let a = self.agent?;
+        let [agent_id, workload, on_behalf_of, name] = self.agent?;
         let agent = Agent {
-            id: id(a.id?)?,
-            workload: match a.workload {
+            id: id(agent_id?)?,
+            workload: match workload {
                 Some(w) => {
                     rules::spiffe_id(w).ok()?;
                     Some(w.to_owned())
                 }
                 None => None,
             },
-            on_behalf_of: opt_id(a.on_behalf_of)?,
-            name: match a.name {
+            on_behalf_of: opt_id(on_behalf_of)?,
+            name: match name {
                 Some(n) => {
                     identifiers::display_text(n, Some(MAX_ID_CHARS)).ok()?;
                     Some(n.to_owned())
@@ -555,16 +445,16 @@ impl Record<'_> {
             None => None,
             Some(t) => Some(Task {
                 id: opt_id(t.id)?,
-                declared_tools: id_list(&t.declared_tools)?,
-                declared_systems: id_list(&t.declared_systems)?,
+                declared_tools: t.declared_tools,
+                declared_systems: t.declared_systems,
             }),
         };
         let trace = match self.trace {
             None => None,
-            Some(t) => Some(Trace {
-                trace_id: opt_hex(t.trace_id, 32, true)?,
-                span_id: opt_hex(t.span_id, 16, true)?,
-                parent_span_id: opt_hex(t.parent_span_id, 16, false)?,
+            Some([trace_id, span_id, parent_span_id]) => Some(Trace {
+                trace_id: opt_hex(trace_id, 32, true)?,
+                span_id: opt_hex(span_id, 16, true)?,
+                parent_span_id: opt_hex(parent_span_id, 16, false)?,
             }),
         };
 
@@ -574,7 +464,7 @@ impl Record<'_> {
             if self.present & TOKEN_USE_ONLY != 0 {
                 return None;
             }
-            let t = self.tool?;
+            let [tool_name, server, operation] = self.tool?;
             let resource = match self.resource {
                 Some(r) => {
                     rules::visible(r).ok()?;
@@ -584,18 +474,18 @@ impl Record<'_> {
             };
             let credential = match self.credential {
                 None => None,
-                Some(c) => Some(Credential {
-                    id: id(c.id?)?,
-                    kind: opt_id(c.kind)?,
+                Some([cred_id, kind]) => Some(Credential {
+                    id: id(cred_id?)?,
+                    kind: opt_id(kind)?,
                 }),
             };
             EventBody::ToolUse(ToolUse {
                 system: id(self.system?)?,
                 zone: opt_id(self.zone)?,
                 tool: Tool {
-                    name: id(t.name?)?,
-                    server: opt_id(t.server)?,
-                    operation: t.operation.map(str::to_owned),
+                    name: id(tool_name?)?,
+                    server: opt_id(server)?,
+                    operation: operation.map(str::to_owned),
                 },
                 resource,
                 credential,
@@ -618,8 +508,8 @@ impl Record<'_> {
                     id: id(t.id?)?,
                     issuer: opt_id(t.issuer)?,
                     subject: opt_id(t.subject)?,
-                    audience: id_list(&t.audience)?,
-                    scopes: id_list(&t.scopes)?,
+                    audience: t.audience,
+                    scopes: t.scopes,
                     issued_at_us: opt_time(t.issued_at)?,
                     expires_at_us: opt_time(t.expires_at)?,
                     parent_id: opt_id(t.parent_id)?,
