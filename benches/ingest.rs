@@ -1,11 +1,13 @@
 //! Ingest throughput on this machine, in one run: `cargo bench --bench ingest`. Figures and their
-//! reading are in BENCHMARKS.md.
+//! reading are in BENCHMARKS.md. Each round runs:
 //!
-//! 1. raw tantivy, in a child process (so that its memory peak is its own): the same N events as
-//!    prebuilt documents of hoptrail's schema, added with all cores into a fresh on-disk index,
-//!    committing every 100 000 documents and once at the end. Only `add_document` and the
-//!    commits are timed. The child also times the pipeline's per-event work on one thread:
-//!    decode (parse + validate + redact) alone, then decode + stored encoding + document.
+//! 1. raw tantivy, twice, each in a child process (so that its memory peak is its own): the same
+//!    N events as prebuilt documents of hoptrail's schema, once as hoptrail's `EventDocument` and
+//!    once copied into tantivy's own `TantivyDocument`, added with all cores into a fresh on-disk
+//!    index in batches, on the pipeline's commit policy. Only the indexing and the commits are
+//!    timed; the faster of the two is the baseline. In the first round the child also times the
+//!    pipeline's per-event work on one thread: decode (parse + validate + redact) alone, then
+//!    decode + stored encoding + document.
 //! 2. hoptrail end to end: N events pre-produced to Kafka (a real broker named by
 //!    `HOPTRAIL_BENCH_BROKERS` or `HOPTRAIL_TEST_BROKERS`, else librdkafka's in-process mock
 //!    cluster), then the real collector pipeline is started and timed until the index's committed
@@ -16,7 +18,9 @@
 //! Per-thread CPU (from /proc) and the CPU other processes took meanwhile are printed with each
 //! phase, so that a run on a busy machine shows as such.
 //!
-//! Environment: `HOPTRAIL_BENCH_EVENTS` sets N (default 200 000);
+//! Environment: `HOPTRAIL_BENCH_EVENTS` sets N (default 1 000 000); `HOPTRAIL_BENCH_ROUNDS` the
+//! rounds of baselines + pipeline (default 3; each round's ratio is its own, and the median is
+//! the headline);
 //! `HOPTRAIL_BENCH_COMMIT_INTERVAL_MS` and `HOPTRAIL_BENCH_INDEX_THREADS` override the pipeline's
 //! `WriterConfig`, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
 //! on 2 000 events as a smoke test; nothing here asserts on timings.
@@ -34,10 +38,8 @@ use hoptrail_collector::{
     create_topics, dead_letter_topic, KafkaConfig, KafkaConfigFile, Pipeline, DEFAULT_TOPICS,
 };
 use hoptrail_indexer::metrics::{names, Metrics};
-use hoptrail_indexer::{
-    build_document, id_hash, EventIndex, EventSchema, WriterConfig, BATCH_DOCS,
-};
-use hoptrail_schemas::{encode_event, format_time_us, Decoder};
+use hoptrail_indexer::{id_hash, EventDocument, EventIndex, EventSchema, WriterConfig, BATCH_DOCS};
+use hoptrail_schemas::{format_time_us, Decoder};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
@@ -46,17 +48,25 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use tantivy::indexer::UserOperation;
+use tantivy::schema::Document as _;
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
-const DEFAULT_EVENTS: usize = 200_000;
+/// Enough for ten commits on the default policy, so that the start (the first batch) and the end
+/// (the last commit) weigh little and merges run as they do in a long ingest.
+const DEFAULT_EVENTS: usize = 1_000_000;
 const SMOKE_EVENTS: usize = 2_000;
 const EVENTS_ENV: &str = "HOPTRAIL_BENCH_EVENTS";
+/// Rounds of baseline + pipeline in one run (default 3 under `--bench`, 1 as a smoke test).
+const ROUNDS_ENV: &str = "HOPTRAIL_BENCH_ROUNDS";
+const DEFAULT_ROUNDS: usize = 3;
 /// Override the pipeline's commit interval and indexing threads, for experiments (default:
 /// `WriterConfig::default()`, as `hoptrail serve` uses).
 const COMMIT_INTERVAL_ENV: &str = "HOPTRAIL_BENCH_COMMIT_INTERVAL_MS";
 const INDEX_THREADS_ENV: &str = "HOPTRAIL_BENCH_INDEX_THREADS";
 const BROKER_ENVS: [&str; 2] = ["HOPTRAIL_BENCH_BROKERS", "HOPTRAIL_TEST_BROKERS"];
 const RAW_CHILD_ARG: &str = "--hoptrail-raw-child";
+/// Makes the raw child also time the collector's per-event work on one thread.
+const TIME_PREPARATION_ARG: &str = "--hoptrail-time-preparation";
 /// Runs only the collector's per-event work (decode, encode, document) in a loop on one thread,
 /// dropping each document as tantivy would: a focused target for `perf record` or callgrind.
 const PREPARE_LOOP_ARG: &str = "--hoptrail-prepare-loop";
@@ -85,7 +95,12 @@ fn main() -> Result<()> {
     };
     ensure!(n > 0, "{EVENTS_ENV} must be at least 1");
     if args.iter().any(|a| a == RAW_CHILD_ARG) {
-        return raw_child(n);
+        let doc = if args.iter().any(|a| a == RawDoc::Tantivy.arg()) {
+            RawDoc::Tantivy
+        } else {
+            RawDoc::Event
+        };
+        return raw_child(n, doc, args.iter().any(|a| a == TIME_PREPARATION_ARG));
     }
     if args.iter().any(|a| a == PREPARE_LOOP_ARG) {
         return prepare_loop(n);
@@ -102,10 +117,77 @@ fn main() -> Result<()> {
         }
     );
 
-    println!("\n[1/2] raw tantivy baseline (child process)");
-    let raw = run_raw_child(n)?;
+    let rounds = match env_number(ROUNDS_ENV)? {
+        Some(r) => r.max(1),
+        None if bench_mode => DEFAULT_ROUNDS,
+        None => 1,
+    };
+    // The machine is shared: its speed can change by a third within a minute. Rounds of
+    // baseline-then-pipeline, each giving its own ratio, show how much of a difference is noise.
+    let mut figures = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        println!("\n======== round {round} of {rounds}");
+        figures.push(run_round(n, round == 1)?);
+    }
+    if rounds > 1 {
+        print_rounds(&figures);
+    }
+    Ok(())
+}
 
-    println!("\n[2/2] hoptrail end to end");
+/// One round's headline figures.
+struct RoundFigures {
+    record_eps: f64,
+    handling_eps: f64,
+    raw_eps: f64,
+    quiet: bool,
+}
+
+fn print_rounds(figures: &[RoundFigures]) {
+    println!(
+        "\nacross {} rounds (each ratio within its own round)",
+        figures.len()
+    );
+    for (i, f) in figures.iter().enumerate() {
+        println!(
+            "  round {}: hoptrail {:>7.0} events/s, raw {:>7.0} events/s, ratio {:.2} from the first record, {:.2} for the handling alone{}",
+            i + 1,
+            f.record_eps,
+            f.raw_eps,
+            f.record_eps / f.raw_eps,
+            f.handling_eps / f.raw_eps,
+            if f.quiet { "" } else { " (busy)" }
+        );
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "  median: hoptrail {:.0} events/s, raw {:.0} events/s, ratio {:.2} from the first record, {:.2} for the handling alone",
+        median(figures.iter().map(|f| f.record_eps).collect()),
+        median(figures.iter().map(|f| f.raw_eps).collect()),
+        median(figures.iter().map(|f| f.record_eps / f.raw_eps).collect()),
+        median(figures.iter().map(|f| f.handling_eps / f.raw_eps).collect()),
+    );
+}
+
+fn run_round(n: usize, first: bool) -> Result<RoundFigures> {
+    // Two baselines, the same documents in two forms: tantivy's own document type, and the
+    // pipeline's (which tantivy reads in place). The faster one is the baseline.
+    println!("\n[1/3] raw tantivy baseline, hoptrail's EventDocument (child process)");
+    let raw_event = run_raw_child(n, RawDoc::Event, first)?;
+    println!("\n[2/3] raw tantivy baseline, tantivy's TantivyDocument (child process)");
+    let raw_tantivy = run_raw_child(n, RawDoc::Tantivy, false)?;
+    let raw_tantivy_eps = n as f64 / raw_tantivy.index_secs;
+    let raw_event_eps = n as f64 / raw_event.index_secs;
+    let (raw, raw_doc) = if raw_tantivy.index_secs < raw_event.index_secs {
+        (&raw_tantivy, RawDoc::Tantivy)
+    } else {
+        (&raw_event, RawDoc::Event)
+    };
+
+    println!("\n[3/3] hoptrail end to end");
     let e2e = end_to_end(n)?;
 
     let mb = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
@@ -149,12 +231,19 @@ fn main() -> Result<()> {
         e2e.total_secs,
         e2e.first_record_secs
     );
-    println!(
-        "  raw tantivy add_document + commits:     {:>9.0} events/s  {:>6.1} MB/s   ({:.2} s)",
-        raw_eps,
-        mb(raw.bytes, raw.index_secs),
-        raw.index_secs
-    );
+    for (doc, eps, result) in [
+        (RawDoc::Event, raw_event_eps, &raw_event),
+        (RawDoc::Tantivy, raw_tantivy_eps, &raw_tantivy),
+    ] {
+        println!(
+            "  raw tantivy, {:<15} + commits: {:>7.0} events/s  {:>6.1} MB/s   ({:.2} s){}",
+            doc.name(),
+            eps,
+            mb(result.bytes, result.index_secs),
+            result.index_secs,
+            if doc == raw_doc { ": the baseline" } else { "" }
+        );
+    }
     println!(
         "  ratio hoptrail/raw: {:.2} from the first record, {:.2} from the first commit, {:.2} including the group join; {:.2} for the handling alone",
         record_eps / raw_eps,
@@ -162,13 +251,15 @@ fn main() -> Result<()> {
         total_eps / raw_eps,
         handling_eps / raw_eps
     );
-    println!(
-        "  one thread, per event: decode {:.1} µs ({:.0}/s); decode + encode + document {:.1} µs ({:.0}/s)",
-        raw.decode_secs * 1e6 / n as f64,
-        n as f64 / raw.decode_secs,
-        raw.prepare_secs * 1e6 / n as f64,
-        n as f64 / raw.prepare_secs
-    );
+    if raw_event.prepare_secs > 0.0 {
+        println!(
+            "  one thread, per event: decode {:.1} µs ({:.0}/s); decode + encode + document {:.1} µs ({:.0}/s)",
+            raw_event.decode_secs * 1e6 / n as f64,
+            n as f64 / raw_event.decode_secs,
+            raw_event.prepare_secs * 1e6 / n as f64,
+            n as f64 / raw_event.prepare_secs
+        );
+    }
     println!(
         "  peak RSS: raw child {} MiB ({} MiB before indexing); hoptrail phase {} MiB ({} MiB at pipeline start{})",
         raw.hwm_kb / 1024,
@@ -177,7 +268,9 @@ fn main() -> Result<()> {
         e2e.rss_before_kb / 1024,
         if e2e.mock { ", mock broker's log included" } else { "" }
     );
-    let quiet = !busy(raw.foreign, raw.index_secs) && !busy(e2e.foreign, e2e.total_secs);
+    let quiet = !busy(raw_event.foreign, raw_event.index_secs)
+        && !busy(raw_tantivy.foreign, raw_tantivy.index_secs)
+        && !busy(e2e.foreign, e2e.total_secs);
     println!(
         "  other processes + steal: {:.2} core-s during raw indexing, {:.2} during the pipeline: {}",
         raw.foreign,
@@ -188,7 +281,12 @@ fn main() -> Result<()> {
             "A BUSY MACHINE, figures are not representative"
         }
     );
-    Ok(())
+    Ok(RoundFigures {
+        record_eps,
+        handling_eps,
+        raw_eps,
+        quiet,
+    })
 }
 
 /// The number in environment variable `name`, if it is set.
@@ -755,6 +853,29 @@ fn load_average() -> String {
 // ---------------------------------------------------------------------------------------------
 // Phase 1: raw tantivy (child process).
 
+/// The document type the raw baseline hands tantivy: tantivy's own, or the pipeline's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RawDoc {
+    Tantivy,
+    Event,
+}
+
+impl RawDoc {
+    fn arg(self) -> &'static str {
+        match self {
+            RawDoc::Tantivy => "--doc=tantivy",
+            RawDoc::Event => "--doc=event",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            RawDoc::Tantivy => "TantivyDocument",
+            RawDoc::Event => "EventDocument",
+        }
+    }
+}
+
 struct RawResult {
     bytes: u64,
     decode_secs: f64,
@@ -766,10 +887,12 @@ struct RawResult {
     foreign: f64,
 }
 
-fn run_raw_child(n: usize) -> Result<RawResult> {
+fn run_raw_child(n: usize, doc: RawDoc, time_preparation: bool) -> Result<RawResult> {
     let exe = std::env::current_exe().context("locating the benchmark binary")?;
     let out = Command::new(exe)
         .arg(RAW_CHILD_ARG)
+        .arg(doc.arg())
+        .args(time_preparation.then_some(TIME_PREPARATION_ARG))
         .env(EVENTS_ENV, n.to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -810,57 +933,119 @@ fn run_raw_child(n: usize) -> Result<RawResult> {
     result.context("raw tantivy child printed no result")
 }
 
-fn raw_child(n: usize) -> Result<()> {
+fn raw_child(n: usize, doc: RawDoc, time_preparation: bool) -> Result<()> {
     let payloads: Vec<String> = (0..n).map(|i| generate(i).payload).collect();
     let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
-    println!("  sample event: {}", payloads[0]);
-    println!(
-        "  generated {n} events, {:.1} MB, {:.0} bytes average",
-        bytes as f64 / 1e6,
-        bytes as f64 / n as f64
-    );
-
-    // The collector thread's own per-event work, one thread: decode = parse + validate + redact.
     let decoder = Decoder::new();
-    let started = Instant::now();
-    let mut redactions = 0u64;
-    for p in &payloads {
-        let decoded = decoder
-            .decode(p.as_bytes())
-            .map_err(|e| anyhow::anyhow!("generated event rejected: {}: {p}", e.message))?;
-        redactions += u64::from(decoded.redactions.total());
-        std::hint::black_box(decoded);
+    let (mut decode_secs, mut prepare_secs) = (0.0, 0.0);
+    let mut docs: Vec<EventDocument> = Vec::with_capacity(n);
+    if time_preparation {
+        println!("  sample event: {}", payloads[0]);
+        println!(
+            "  generated {n} events, {:.1} MB, {:.0} bytes average",
+            bytes as f64 / 1e6,
+            bytes as f64 / n as f64
+        );
+        // The collector thread's own per-event work, one thread: decode = parse + validate +
+        // redact.
+        let started = Instant::now();
+        let mut redactions = 0u64;
+        for p in &payloads {
+            let decoded = decoder
+                .decode(p.as_bytes())
+                .map_err(|e| anyhow::anyhow!("generated event rejected: {}: {p}", e.message))?;
+            redactions += u64::from(decoded.redactions.total());
+            std::hint::black_box(decoded);
+        }
+        decode_secs = started.elapsed().as_secs_f64();
+        println!(
+            "  decode only (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event; {redactions} secrets redacted",
+            decode_secs,
+            n as f64 / decode_secs,
+            decode_secs * 1e6 / n as f64
+        );
+        // Everything EventWriter::add does before handing the document on, timed the same way.
+        let started = Instant::now();
+        for p in &payloads {
+            docs.push(prepare(&decoder, p)?);
+        }
+        prepare_secs = started.elapsed().as_secs_f64();
+        println!(
+            "  decode + encode + document (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event",
+            prepare_secs,
+            n as f64 / prepare_secs,
+            prepare_secs * 1e6 / n as f64
+        );
+    } else {
+        for p in &payloads {
+            docs.push(prepare(&decoder, p)?);
+        }
     }
-    let decode_secs = started.elapsed().as_secs_f64();
-    println!(
-        "  decode only (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event; {redactions} secrets redacted",
-        decode_secs,
-        n as f64 / decode_secs,
-        decode_secs * 1e6 / n as f64
-    );
-
-    // Everything EventWriter::add does before add_document, timed the same way.
-    let fields = EventSchema::new();
-    let started = Instant::now();
-    let mut stored = Vec::with_capacity(2048);
-    let mut docs: Vec<TantivyDocument> = Vec::with_capacity(n);
-    for p in &payloads {
-        docs.push(prepare(&decoder, &fields, p, &mut stored)?);
-    }
-    let prepare_secs = started.elapsed().as_secs_f64();
-    println!(
-        "  decode + encode + build_document (1 thread): {:.2} s, {:.0} events/s, {:.1} µs/event",
-        prepare_secs,
-        n as f64 / prepare_secs,
-        prepare_secs * 1e6 / n as f64
-    );
     drop(payloads);
+    let timing = match doc {
+        RawDoc::Event => index_raw(docs)?,
+        RawDoc::Tantivy => {
+            // The same documents, copied field by field into tantivy's own document type.
+            let converted: Vec<TantivyDocument> = docs
+                .drain(..)
+                .map(|d| {
+                    let mut t = TantivyDocument::new();
+                    for (field, value) in d.iter_fields_and_values() {
+                        t.add_field_value(field, value);
+                    }
+                    t
+                })
+                .collect();
+            drop(docs);
+            index_raw(converted)?
+        }
+    };
+    let index_secs = timing.secs;
+    println!(
+        "  {} x {n} + {} commits ({} threads, {} MiB budget): {:.2} s, {:.0} events/s, {:.1} MB/s",
+        doc.name(),
+        timing.commits,
+        cores(),
+        WriterConfig::default().memory_budget_bytes >> 20,
+        index_secs,
+        n as f64 / index_secs,
+        bytes as f64 / 1e6 / index_secs
+    );
+    let foreign = print_cpu("while indexing", index_secs, timing.cpu);
+    println!(
+        "  RSS {} MiB before indexing (all documents prebuilt), peak {} MiB{}",
+        timing.rss_before_kb / 1024,
+        timing.hwm_kb / 1024,
+        if timing.reset {
+            " during indexing"
+        } else {
+            " (whole child; peak reset unsupported)"
+        }
+    );
+    println!(
+        "{RAW_RESULT_PREFIX} bytes={bytes} decode_secs={decode_secs} prepare_secs={prepare_secs} index_secs={index_secs} rss_before_kb={} hwm_kb={} foreign={foreign}",
+        timing.rss_before_kb, timing.hwm_kb
+    );
+    Ok(())
+}
 
+struct RawTiming {
+    secs: f64,
+    commits: usize,
+    cpu: CpuSampler,
+    rss_before_kb: u64,
+    hwm_kb: u64,
+    reset: bool,
+}
+
+/// Indexes prebuilt documents the way the pipeline hands them over, timing only tantivy.
+fn index_raw<D: tantivy::schema::Document>(docs: Vec<D>) -> Result<RawTiming> {
+    let n = docs.len();
     let config = WriterConfig::default();
     let threads = cores();
     let dir = tempfile::tempdir()?;
     let index = Index::create_in_dir(dir.path(), EventSchema::new().schema)?;
-    let mut writer: IndexWriter<TantivyDocument> =
+    let mut writer: IndexWriter<D> =
         index.writer_with_num_threads(threads, config.memory_budget_bytes)?;
     let reset = reset_peak_rss();
     let rss_before_kb = proc_status_kb("VmRSS");
@@ -891,7 +1076,7 @@ fn raw_child(n: usize) -> Result<()> {
         writer.commit()?;
         commits += 1;
     }
-    let index_secs = started.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     let cpu = cpu.finish();
     let hwm_kb = proc_status_kb("VmHWM");
     writer.wait_merging_threads()?;
@@ -900,54 +1085,31 @@ fn raw_child(n: usize) -> Result<()> {
         indexed == n as u64,
         "raw index holds {indexed} of {n} documents"
     );
-    println!(
-        "  add_document x {n} + {commits} commits ({threads} threads, {} MiB budget): {:.2} s, {:.0} events/s, {:.1} MB/s",
-        config.memory_budget_bytes >> 20,
-        index_secs,
-        n as f64 / index_secs,
-        bytes as f64 / 1e6 / index_secs
-    );
-    let foreign = print_cpu("while indexing", index_secs, cpu);
-    println!(
-        "  RSS {} MiB before indexing (all documents prebuilt), peak {} MiB{}",
-        rss_before_kb / 1024,
-        hwm_kb / 1024,
-        if reset {
-            " during indexing"
-        } else {
-            " (whole child; peak reset unsupported)"
-        }
-    );
-    println!(
-        "{RAW_RESULT_PREFIX} bytes={bytes} decode_secs={decode_secs} prepare_secs={prepare_secs} index_secs={index_secs} rss_before_kb={rss_before_kb} hwm_kb={hwm_kb} foreign={foreign}"
-    );
-    Ok(())
+    Ok(RawTiming {
+        secs,
+        commits,
+        cpu,
+        rss_before_kb,
+        hwm_kb,
+        reset,
+    })
 }
 
 /// The collector's per-event work, without Kafka or indexing, 3 passes over N events; prints
 /// µs per event for decode alone and for decode + encode + document (documents dropped).
 /// What `EventWriter::add` does to one record before handing the document to tantivy.
-fn prepare(
-    decoder: &Decoder,
-    fields: &EventSchema,
-    payload: &str,
-    stored: &mut Vec<u8>,
-) -> Result<TantivyDocument> {
+fn prepare(decoder: &Decoder, payload: &str) -> Result<EventDocument> {
     let event = decoder
         .decode(payload.as_bytes())
         .map_err(|e| anyhow::anyhow!("generated event rejected: {}", e.message))?
         .event;
     let hash = id_hash(&event.tenant, &event.event_id);
-    stored.clear();
-    encode_event(&event, stored);
-    Ok(build_document(fields, event, hash, stored))
+    Ok(EventDocument::new(&event, hash, payload.len() * 2))
 }
 
 fn prepare_loop(n: usize) -> Result<()> {
     let payloads: Vec<String> = (0..n).map(|i| generate(i).payload).collect();
     let decoder = Decoder::new();
-    let fields = EventSchema::new();
-    let mut stored = Vec::with_capacity(2048);
     for pass in 0..3 {
         let started = Instant::now();
         for p in &payloads {
@@ -959,7 +1121,7 @@ fn prepare_loop(n: usize) -> Result<()> {
         let decode = started.elapsed().as_secs_f64();
         let started = Instant::now();
         for p in &payloads {
-            std::hint::black_box(prepare(&decoder, &fields, p, &mut stored)?);
+            std::hint::black_box(prepare(&decoder, p)?);
         }
         let prepare = started.elapsed().as_secs_f64();
         println!(

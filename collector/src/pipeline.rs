@@ -2,6 +2,7 @@
 //! Invariant: per partition, records are handled in offset order and each exactly once: a record
 //! below the pending checkpoint is a re-delivery and is skipped.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -47,6 +48,37 @@ struct Sink {
     batch: BatchCounts,
     stop: Arc<AtomicBool>,
     detection: Option<Detection>,
+    awaiting_first: AwaitingFirst,
+}
+
+/// Freshly assigned partitions whose first record has not come yet, each with the offset it was
+/// told to start at. A partition that stays empty stays here, so the per-record look costs a
+/// hash probe, not a lock or an allocation.
+#[derive(Default)]
+struct AwaitingFirst {
+    by_topic: HashMap<String, HashMap<i32, Offset>>,
+}
+
+impl AwaitingFirst {
+    fn is_empty(&self) -> bool {
+        self.by_topic.is_empty()
+    }
+
+    fn insert(&mut self, topic: String, partition: i32, requested: Offset) {
+        self.by_topic
+            .entry(topic)
+            .or_default()
+            .insert(partition, requested);
+    }
+
+    fn take(&mut self, topic: &str, partition: i32) -> Option<Offset> {
+        let partitions = self.by_topic.get_mut(topic)?;
+        let requested = partitions.remove(&partition)?;
+        if partitions.is_empty() {
+            self.by_topic.remove(topic);
+        }
+        Some(requested)
+    }
 }
 
 /// Controls a pipeline running on its own thread.
@@ -117,6 +149,7 @@ impl Pipeline {
                 batch: BatchCounts::default(),
                 stop: Arc::new(AtomicBool::new(false)),
                 detection: None,
+                awaiting_first: AwaitingFirst::default(),
             },
             running: Arc::new(AtomicBool::new(false)),
         })
@@ -219,7 +252,12 @@ impl Sink {
             .assignment_changed
             .load(Ordering::Acquire)
         {
-            self.check_reset(consumer, topic, partition, offset);
+            self.take_fresh_assignments(consumer);
+        }
+        if !self.awaiting_first.is_empty() {
+            if let Some(requested) = self.awaiting_first.take(topic, partition) {
+                self.check_reset(topic, partition, offset, requested);
+            }
         }
         if let Some(next) = self
             .writer
@@ -268,32 +306,27 @@ impl Sink {
         Ok(())
     }
 
+    /// Moves the partitions the last rebalance assigned out of the consumer's context (where
+    /// the rebalance callback, run inside `poll` on this thread, put them).
+    fn take_fresh_assignments(&mut self, consumer: &BaseConsumer<SourceContext>) {
+        let context = consumer.context();
+        let fresh = std::mem::take(
+            &mut *context
+                .fresh_assignments
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        context.assignment_changed.store(false, Ordering::Release);
+        for ((topic, partition), requested) in fresh {
+            self.awaiting_first.insert(topic, partition, requested);
+        }
+    }
+
     /// The first record of a freshly assigned partition shows where the broker really started
     /// it. Starting below the checkpoint means the log no longer holds the checkpoint's offset
     /// (topic re-created, or retention removed it): skipping until the old offset would drop
     /// new records forever, so the checkpoint follows the log, loudly.
-    fn check_reset(
-        &mut self,
-        consumer: &BaseConsumer<SourceContext>,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) {
-        let context = consumer.context();
-        let mut fresh = context
-            .fresh_assignments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let Some(requested) = fresh.remove(&(topic.to_owned(), partition)) else {
-            if fresh.is_empty() {
-                context.assignment_changed.store(false, Ordering::Release);
-            }
-            return;
-        };
-        if fresh.is_empty() {
-            context.assignment_changed.store(false, Ordering::Release);
-        }
-        drop(fresh);
+    fn check_reset(&mut self, topic: &str, partition: i32, offset: i64, requested: Offset) {
         if let Offset::Offset(requested) = requested {
             if offset < requested {
                 tracing::warn!(

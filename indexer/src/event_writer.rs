@@ -6,13 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
-use hoptrail_core::{Event, EventBody};
+use hoptrail_core::Event;
 use tantivy::indexer::UserOperation;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DateTime, IndexReader, IndexWriter, TantivyDocument, Term};
+use tantivy::{IndexReader, IndexWriter, Term};
 
 use crate::checkpoint::{Checkpoint, CommitPayload};
+use crate::event_document::EventDocument;
 use crate::event_schema::EventSchema;
 use crate::Result;
 
@@ -96,7 +97,7 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
 /// Adds events and commits them together with the source checkpoint.
 pub struct EventWriter {
-    writer: IndexWriter<TantivyDocument>,
+    writer: IndexWriter<EventDocument>,
     fields: EventSchema,
     reader: IndexReader,
     config: WriterConfig,
@@ -112,11 +113,13 @@ pub struct EventWriter {
     /// When the first change after the last commit came: the commit interval counts from
     /// there, so the first records after a quiet spell do not trigger a commit of their own.
     dirty_since: Option<Instant>,
-    stored_scratch: Vec<u8>,
+    /// Capacity for the next document's buffer: the last one's size with some room, so that
+    /// building a document rarely reallocates.
+    doc_capacity: usize,
     /// Documents handed to tantivy in batches: one channel send (and at most one wake-up of an
     /// indexing thread) per batch instead of per event. Without it the indexing threads, fed
     /// slower than they index, park and wake on every document.
-    batch: Vec<UserOperation<TantivyDocument>>,
+    batch: Vec<UserOperation<EventDocument>>,
 }
 
 /// Documents per hand-off to tantivy's indexing threads.
@@ -124,7 +127,7 @@ pub const BATCH_DOCS: usize = 512;
 
 impl EventWriter {
     pub(crate) fn new(
-        writer: IndexWriter<TantivyDocument>,
+        writer: IndexWriter<EventDocument>,
         fields: EventSchema,
         reader: IndexReader,
         config: WriterConfig,
@@ -149,7 +152,7 @@ impl EventWriter {
             committed_checkpoint,
             last_commit: Instant::now(),
             dirty_since: None,
-            stored_scratch: Vec::with_capacity(2048),
+            doc_capacity: 2048,
             batch: Vec::with_capacity(BATCH_DOCS),
         })
     }
@@ -169,9 +172,10 @@ impl EventWriter {
             .entry(hash)
             .or_insert((start, self.pending_arena.len() as u32));
 
-        self.stored_scratch.clear();
-        hoptrail_schemas::encode_event(&event, &mut self.stored_scratch);
-        let doc = build_document(&self.fields, event, hash, &self.stored_scratch);
+        let doc = EventDocument::new(&event, hash, self.doc_capacity);
+        self.doc_capacity = doc.buffer_len() + doc.buffer_len() / 4;
+        // Dropped here, not on an indexing thread: see EventDocument.
+        drop(event);
         self.batch.push(UserOperation::Add(doc));
         if self.batch.len() >= BATCH_DOCS {
             self.flush_batch()?;
@@ -348,82 +352,4 @@ fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSe
         }
     }
     Ok(ids)
-}
-
-/// Builds the tantivy document of an event. Takes the event by value so that attributes move
-/// into the document instead of being copied.
-pub fn build_document(f: &EventSchema, event: Event, hash: u64, stored: &[u8]) -> TantivyDocument {
-    // The stored copy is most of the document's bytes; the indexed fields are a subset of it.
-    let mut d = TantivyDocument::with_capacity(stored.len() * 2 + 256);
-    d.add_text(f.tenant, &event.tenant);
-    d.add_text(f.event_id, &event.event_id);
-    d.add_u64(f.id_hash, hash);
-    d.add_date(f.time, DateTime::from_timestamp_micros(event.time_us));
-    d.add_text(f.agent_id, &event.agent.id);
-    opt_text(&mut d, f.workload, event.agent.workload.as_deref());
-    opt_text(&mut d, f.on_behalf_of, event.agent.on_behalf_of.as_deref());
-    d.add_text(f.session_id, &event.session_id);
-    if let Some(task) = &event.task {
-        opt_text(&mut d, f.task_id, task.id.as_deref());
-    }
-    if let Some(trace) = &event.trace {
-        opt_text(&mut d, f.trace_id, trace.trace_id.as_deref());
-        opt_text(&mut d, f.span_id, trace.span_id.as_deref());
-        opt_text(&mut d, f.parent_span_id, trace.parent_span_id.as_deref());
-    }
-    match &event.body {
-        EventBody::ToolUse(t) => {
-            d.add_text(f.schema_kind, "tool_use");
-            d.add_text(f.system, &t.system);
-            opt_text(&mut d, f.zone, t.zone.as_deref());
-            d.add_text(f.tool, &t.tool.name);
-            opt_text(&mut d, f.tool_server, t.tool.server.as_deref());
-            opt_text(&mut d, f.operation, t.tool.operation.as_deref());
-            opt_text(&mut d, f.resource, t.resource.as_deref());
-            if let Some(c) = &t.credential {
-                d.add_text(f.credential_id, &c.id);
-            }
-            d.add_text(f.outcome, t.outcome.as_str());
-            if let Some(by) = &t.delegated_by {
-                d.add_text(f.delegated_by_agent, &by.agent_id);
-                d.add_text(f.delegated_by_session, &by.session_id);
-            }
-        }
-        EventBody::TokenUse(t) => {
-            d.add_text(f.schema_kind, "token_use");
-            opt_text(&mut d, f.system, t.system.as_deref());
-            opt_text(&mut d, f.zone, t.zone.as_deref());
-            d.add_text(f.credential_id, &t.token.id);
-            d.add_text(f.action, t.action.as_str());
-            if t.action == hoptrail_core::TokenAction::Denied {
-                d.add_text(f.outcome, "denied");
-            }
-            opt_text(&mut d, f.token_parent_id, t.token.parent_id.as_deref());
-            if t.token.parent_id.is_some() {
-                d.add_text(f.lineage_token, &t.token.id);
-            }
-            opt_text(&mut d, f.token_subject, t.token.subject.as_deref());
-            opt_text(&mut d, f.presenter, t.presenter.as_deref());
-            if let Some(actor) = &t.actor {
-                d.add_text(f.actor_agent, &actor.agent_id);
-                d.add_text(f.actor_session, &actor.session_id);
-            }
-        }
-    }
-    if !event.attributes.is_empty() {
-        let attributes = serde_json::Value::Object(event.attributes);
-        d.add_field_value(f.attributes, &attributes);
-    }
-    if !event.extra.is_empty() {
-        let extra = serde_json::Value::Object(event.extra);
-        d.add_field_value(f.extra, &extra);
-    }
-    d.add_bytes(f.stored, stored);
-    d
-}
-
-fn opt_text(d: &mut TantivyDocument, field: tantivy::schema::Field, value: Option<&str>) {
-    if let Some(v) = value {
-        d.add_text(field, v);
-    }
 }

@@ -5,6 +5,7 @@
 mod alert_store;
 mod checkpoint;
 mod error;
+mod event_document;
 mod event_index;
 mod event_replay;
 mod event_schema;
@@ -20,14 +21,13 @@ pub use alert_store::{
 };
 pub use checkpoint::{Checkpoint, CommitPayload};
 pub use error::{IndexError, Result};
+pub use event_document::{EventDocument, FieldValue, Fields, JsonEntries, JsonItems, JsonRef};
 pub use event_index::EventIndex;
 pub use event_schema::{EventSchema, SEARCHABLE_FIELDS};
 pub use event_searcher::{
     parse_query, Cursor, EventPage, EventQuery, EventSearcher, MAX_PAGE_LIMIT, MAX_QUERY_NESTING,
 };
-pub use event_writer::{
-    build_document, id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig, BATCH_DOCS,
-};
+pub use event_writer::{id_hash, AddOutcome, CommitStats, EventWriter, WriterConfig, BATCH_DOCS};
 pub use path_reader::{Window, MAX_MATCHING_EVENTS};
 pub use session_replay::{HopMark, ReplayStep, SessionReplay};
 
