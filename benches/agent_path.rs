@@ -14,9 +14,9 @@ use hoptrail_core::{Agent, Credential, Event, EventBody, Outcome, Tool, ToolUse}
 use hoptrail_indexer::{EventIndex, Window, WriterConfig};
 use serde_json::Map;
 
-// The same allocator as the `hoptrail` binary that serves these queries.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The same allocator, tuned as there, as the `hoptrail` binary that serves these queries.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 const SYSTEMS: usize = 40;
 const BACKGROUND_AGENTS: usize = 2000;
@@ -146,6 +146,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    allocator::tune();
     // `cargo test --all-targets` runs bench binaries too; only `cargo bench` (which passes
     // `--bench`) should spend minutes building a large index.
     if !std::env::args().any(|a| a == "--bench") {

@@ -257,11 +257,12 @@ struct Side {
     process_us: Vec<f64>,
 }
 
-// The same allocator as the `hoptrail` binary, for both sides of the comparison.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The same allocator, tuned as there, as the `hoptrail` binary, for both sides of the comparison.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 fn main() -> Result<()> {
+    allocator::tune();
     let bench = std::env::args().any(|a| a == "--bench");
     let n =
         env_usize("HOPTRAIL_BENCH_EVENTS")?.unwrap_or(if bench { DEFAULT_EVENTS } else { 2_000 });

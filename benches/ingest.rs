@@ -81,11 +81,12 @@ const SEED: u64 = 0x0b5e_55ed_4007_7a11;
 /// How long the end-to-end phase may take before the run is declared stuck.
 const E2E_DEADLINE: Duration = Duration::from_secs(600);
 
-// The same allocator as the `hoptrail` binary, for both sides of the comparison.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The same allocator, tuned as there, as the `hoptrail` binary, for both sides of the comparison.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 fn main() -> Result<()> {
+    allocator::tune();
     let args: Vec<String> = std::env::args().collect();
     let bench_mode = args.iter().any(|a| a == "--bench");
     let n = match env_number(EVENTS_ENV)? {
@@ -169,6 +170,14 @@ fn print_rounds(figures: &[RoundFigures]) {
         median(figures.iter().map(|f| f.raw_eps).collect()),
         median(figures.iter().map(|f| f.record_eps / f.raw_eps).collect()),
         median(figures.iter().map(|f| f.handling_eps / f.raw_eps).collect()),
+    );
+    // The fastest run of each side is the one least slowed by the machine's other tenants.
+    let best = |v: &mut dyn Iterator<Item = f64>| v.fold(0.0, f64::max);
+    let best_record = best(&mut figures.iter().map(|f| f.record_eps));
+    let best_raw = best(&mut figures.iter().map(|f| f.raw_eps));
+    println!(
+        "  best of each: hoptrail {best_record:.0} events/s, raw {best_raw:.0} events/s, ratio {:.2}",
+        best_record / best_raw
     );
 }
 

@@ -1,5 +1,6 @@
 //! The `hoptrail` command: argument parsing and wiring only; the work lives in the crates.
 
+mod allocator;
 mod cmd_audit;
 mod cmd_demo;
 mod cmd_ingest;
@@ -19,11 +20,6 @@ use clap::{Parser, Subcommand};
 /// It consumes tool-use and token-use events from Kafka, validates them against versioned
 /// schemas, redacts secrets, indexes them on local disk exactly once, and answers searches over
 /// HTTP. Start with `hoptrail demo`: it needs nothing else.
-// Ingest allocates and frees a few dozen small strings per event on one thread while tantivy's
-// indexing threads do the same: mimalloc's per-thread heaps measured faster than the system
-// allocator for both (BENCHMARKS.md), and the benches use it too, so comparisons stay fair.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "hoptrail", version, propagate_version = true)]
@@ -198,6 +194,7 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     init_logging(cli.log_json);
     let result = match cli.command {
