@@ -717,4 +717,52 @@ mod tests {
             ]
         );
     }
+
+    fn json_leaf() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            any::<u64>().prop_map(Json::from),
+            (-1e12f64..1e12).prop_map(Json::from),
+            "[a-z ]{0,12}".prop_map(Json::from),
+            // Strings tantivy reads as dates, and near misses it keeps as text.
+            Just(json!("2026-01-01T00:00:00Z")),
+            Just(json!("2026-01-01T00:00:00.5+02:00")),
+            Just(json!("2026-13-01T00:00:00Z")),
+            "\\PC{0,8}".prop_map(Json::from),
+        ]
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        json_leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+                proptest::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                    .prop_map(|m| Json::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever `attributes` holds, tantivy reads from the document what it would read from
+        /// the JSON itself.
+        #[test]
+        fn any_attributes_read_as_tantivy_reads_their_json(
+            attributes in proptest::collection::btree_map("[a-z_]{1,6}", json_value(), 1..5),
+        ) {
+            let attributes: Map<String, Json> = attributes.into_iter().collect();
+            let event = decoded(json!({
+                "schema": "hoptrail.tool_use.v1", "event_id": "e1",
+                "time": "2026-01-01T00:00:00Z", "agent": {"id": "a1"}, "session_id": "s1",
+                "system": "jira.corp", "tool": {"name": "t"}, "outcome": "success",
+                "attributes": attributes,
+            }));
+            proptest::prop_assert_eq!(actual(&document(&event)), expected(&EventSchema::new(), &event));
+        }
+    }
 }
