@@ -2,13 +2,13 @@
 //! [`EventSchema`](crate::EventSchema) declares, in field-id order, with the values tantivy would
 //! read from a `TantivyDocument` of the same event.
 //!
-//! Why not a `TantivyDocument`: building one was a fifth of the collector thread's work per
-//! event (every value goes through its generic node encoding). Why not the `Event` itself: the
-//! document is dropped on an indexing thread, and freeing an event's ~20 allocations there (each
-//! a cross-thread free, its cache line pulled to the other core) made the collector 50 % slower
-//! and tantivy's reads of prebuilt events a quarter slower. So the document is one buffer, the
-//! event's texts back to back then its stored encoding, plus spans and a flat array of the
-//! `attributes`/`extra` JSON nodes; the event is dropped where it was decoded.
+//! Why not a `TantivyDocument`: building one was a fifth of the collector thread's instructions
+//! per event (every value goes through its generic node encoding). Why not the `Event` itself:
+//! the document is dropped on an indexing thread, and freeing an event's ~20 allocations there
+//! (each a cross-thread free, its cache line pulled to the other core) measured slower, not
+//! faster. So the document is one buffer, the event's texts back to back then its stored
+//! encoding, plus spans and a flat array of the `attributes`/`extra` JSON nodes; the event is
+//! dropped where it was decoded.
 
 use hoptrail_core::{Event, EventBody, TokenAction};
 use serde_json::{Map, Value as Json};
