@@ -1,65 +1,21 @@
 //! Fault injection with librdkafka's mock cluster: when the dead-letter topic refuses a rejected
 //! record, the checkpoint must not pass it, so that nothing is lost across a restart.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use hoptrail_collector::{KafkaConfig, KafkaConfigFile, Pipeline};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{valid, wait_until, writer_config};
+use hoptrail_collector::Pipeline;
 use hoptrail_indexer::metrics::Metrics;
-use hoptrail_indexer::{EventIndex, WriterConfig};
+use hoptrail_indexer::EventIndex;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::ClientConfig;
 
 const TOPIC: &str = "faults.tool-use";
-
-fn valid(id: &str) -> String {
-    format!(
-        r#"{{"schema":"hoptrail.tool_use.v1","event_id":"{id}","time":"2026-11-30T10:00:00Z","agent":{{"id":"a"}},"session_id":"s","system":"jira.corp","tool":{{"name":"t"}},"outcome":"success"}}"#
-    )
-}
-
-fn config(brokers: &str) -> KafkaConfig {
-    let file = KafkaConfigFile {
-        topics: Some(vec![TOPIC.into()]),
-        group_id: Some("faults".into()),
-        consumer_properties: BTreeMap::from([
-            ("session.timeout.ms".to_string(), "6000".to_string()),
-            ("max.poll.interval.ms".to_string(), "6000".to_string()),
-        ]),
-        producer_properties: BTreeMap::from([
-            // Fail fast instead of retrying for the default five minutes.
-            ("message.timeout.ms".to_string(), "2000".to_string()),
-            ("retries".to_string(), "0".to_string()),
-        ]),
-        ..Default::default()
-    };
-    KafkaConfig::from_file(file, Some(brokers.into()), &BTreeMap::new())
-        .unwrap()
-        .unwrap()
-}
-
-fn writer_config() -> WriterConfig {
-    WriterConfig {
-        num_threads: 1,
-        memory_budget_bytes: 20 << 20,
-        commit_interval: Duration::from_millis(200),
-        ..WriterConfig::default()
-    }
-}
-
-fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
 
 #[test]
 fn a_refused_dead_letter_stops_the_checkpoint_before_the_rejected_record_and_a_restart_delivers_it()
@@ -92,7 +48,13 @@ fn a_refused_dead_letter_stops_the_checkpoint_before_the_rejected_record_and_a_r
 
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
-    let kafka = config(&brokers);
+    let kafka = common::config(
+        &brokers,
+        TOPIC,
+        "faults",
+        // Fail fast instead of retrying for the default five minutes.
+        &[("message.timeout.ms", "2000"), ("retries", "0")],
+    );
     let writer = index.writer(writer_config()).unwrap();
     let mut handle = Pipeline::new(&kafka, writer, Arc::new(Metrics::default()))
         .unwrap()

@@ -3,13 +3,15 @@
 //! skipping new records until the old offset comes round. An assigned partition that never
 //! delivers anything changes nothing for the others.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hoptrail_collector::{KafkaConfig, KafkaConfigFile, Pipeline};
+use common::{valid, writer_config};
+use hoptrail_collector::Pipeline;
 use hoptrail_indexer::metrics::Metrics;
-use hoptrail_indexer::{EventIndex, WriterConfig};
+use hoptrail_indexer::EventIndex;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -17,36 +19,6 @@ use rdkafka::ClientConfig;
 const TOPIC: &str = "reset.tool-use";
 /// Partition 0 gets every record; partition 1 stays empty.
 const PARTITIONS: i32 = 2;
-
-fn valid(id: &str) -> String {
-    format!(
-        r#"{{"schema":"hoptrail.tool_use.v1","event_id":"{id}","time":"2026-11-30T10:00:00Z","agent":{{"id":"a"}},"session_id":"s","system":"jira.corp","tool":{{"name":"t"}},"outcome":"success"}}"#
-    )
-}
-
-fn config(brokers: &str) -> KafkaConfig {
-    let file = KafkaConfigFile {
-        topics: Some(vec![TOPIC.into()]),
-        group_id: Some("reset".into()),
-        consumer_properties: BTreeMap::from([
-            ("session.timeout.ms".to_string(), "6000".to_string()),
-            ("max.poll.interval.ms".to_string(), "6000".to_string()),
-        ]),
-        ..Default::default()
-    };
-    KafkaConfig::from_file(file, Some(brokers.into()), &BTreeMap::new())
-        .unwrap()
-        .unwrap()
-}
-
-fn writer_config() -> WriterConfig {
-    WriterConfig {
-        num_threads: 1,
-        memory_budget_bytes: 20 << 20,
-        commit_interval: Duration::from_millis(200),
-        ..WriterConfig::default()
-    }
-}
 
 /// A broker whose topic holds `ids`, in order, on partition 0.
 fn broker_with(ids: &[String]) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
@@ -74,10 +46,14 @@ fn broker_with(ids: &[String]) -> MockCluster<'static, rdkafka::producer::Defaul
 /// `next_offset`.
 fn ingest_until(index: &EventIndex, brokers: &str, next_offset: i64) {
     let writer = index.writer(writer_config()).unwrap();
-    let handle = Pipeline::new(&config(brokers), writer, Arc::new(Metrics::default()))
-        .unwrap()
-        .spawn()
-        .unwrap();
+    let handle = Pipeline::new(
+        &common::config(brokers, TOPIC, "reset", &[]),
+        writer,
+        Arc::new(Metrics::default()),
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while index
         .committed_payload()

@@ -152,11 +152,6 @@ impl EventDocument {
         self.buf.len()
     }
 
-    /// The stored encoding.
-    pub fn stored(&self) -> &[u8] {
-        self.bytes(self.spans[slot::STORED as usize])
-    }
-
     fn texts(&mut self, e: &Event) {
         self.set(slot::TENANT, &e.tenant);
         self.set(slot::EVENT_ID, &e.event_id);
@@ -241,6 +236,8 @@ impl EventDocument {
 
     fn json_root(&mut self, map: &Map<String, Json>) -> Span {
         let root = self.json.len();
+        // The root and one node per entry: exact for flat attributes, the common case.
+        self.json.reserve(map.len() + 1);
         self.json.push(JsonNode {
             key: Span { start: 0, len: 0 },
             kind: JsonKind::Object,
