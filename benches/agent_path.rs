@@ -132,7 +132,7 @@ fn build(dir: &std::path::Path, total: usize) -> Duration {
                 &mut rng,
             )
         };
-        writer.add(e).unwrap();
+        writer.add(&e).unwrap();
         if writer.should_commit(Instant::now()) {
             writer.commit().unwrap();
         }

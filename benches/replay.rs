@@ -97,7 +97,7 @@ fn main() {
                     "background"
                 };
             writer
-                .add(event(i, session, t0 + i as i64 * 1_000))
+                .add(&event(i, session, t0 + i as i64 * 1_000))
                 .unwrap();
             if writer.should_commit(Instant::now()) {
                 writer.commit().unwrap();

@@ -219,7 +219,7 @@ mod tests {
             let mut d = stage(&index, &alerts);
             for e in scenario() {
                 d.observe(&e).unwrap();
-                writer.add(e).unwrap();
+                writer.add(&e).unwrap();
             }
             writer.commit().unwrap();
             // Killed here: the alerts' commit never happens.

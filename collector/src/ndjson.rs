@@ -94,7 +94,7 @@ pub fn ingest_ndjson(
                     if let Some(d) = detection.as_deref_mut() {
                         d.observe(&decoded.event)?;
                     }
-                    Ok(writer.add(decoded.event)?)
+                    Ok(writer.add(&decoded.event)?)
                 }
                 Err(e) => Err(e.message),
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hoptrail_core::Event;
 use hoptrail_indexer::metrics::{BatchCounts, Metrics};
 use hoptrail_indexer::{AddOutcome, EventWriter};
 use hoptrail_schemas::Decoder;
@@ -43,6 +44,8 @@ struct Sink {
     dead_letter: DeadLetter,
     writer: EventWriter,
     decoder: Decoder,
+    /// The last record's event, decoded over by the next one (see `Decoder::decode_reusing`).
+    event: Option<Event>,
     tenants: TenantBinding,
     metrics: Arc<Metrics>,
     batch: BatchCounts,
@@ -144,6 +147,7 @@ impl Pipeline {
                 dead_letter: DeadLetter::new(config)?,
                 writer,
                 decoder: Decoder::new(),
+                event: None,
                 tenants: TenantBinding::new(config.tenants.clone()),
                 metrics,
                 batch: BatchCounts::default(),
@@ -269,17 +273,20 @@ impl Sink {
             }
         }
         let payload = message.payload().unwrap_or_default();
-        match self
+        let decoded = self
             .decoder
-            .decode(payload)
-            .and_then(|d| self.tenants.bind(topic, d))
-        {
-            Ok(decoded) => {
-                self.batch.redactions.add(decoded.redactions);
+            .decode_reusing(payload, &mut self.event)
+            .and_then(|(event, redactions)| {
+                self.tenants.bind(topic, event)?;
+                Ok((event, redactions))
+            });
+        match decoded {
+            Ok((event, redactions)) => {
+                self.batch.redactions.add(redactions);
                 if let Some(d) = &mut self.detection {
-                    d.observe(&decoded.event)?;
+                    d.observe(event)?;
                 }
-                match self.writer.add(decoded.event)? {
+                match self.writer.add(event)? {
                     AddOutcome::Added => self.batch.added += 1,
                     AddOutcome::Duplicate => self.batch.duplicate += 1,
                 }

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use hoptrail_core::event::DEFAULT_TENANT;
-use hoptrail_schemas::{Decoded, Reason, RecordError};
+use hoptrail_core::event::{Event, DEFAULT_TENANT};
+use hoptrail_schemas::{Reason, RecordError};
 
 /// Topic → tenant.
 #[derive(Debug, Clone, Default)]
@@ -23,18 +23,18 @@ impl TenantBinding {
         TenantBinding { by_topic }
     }
 
-    /// Applies the binding of `topic` to a decoded record.
-    pub fn bind(&self, topic: &str, mut decoded: Decoded) -> Result<Decoded, RecordError> {
+    /// Applies the binding of `topic` to an event decoded from it.
+    pub fn bind(&self, topic: &str, event: &mut Event) -> Result<(), RecordError> {
         let Some(bound) = self.by_topic.get(topic) else {
-            return Ok(decoded);
+            return Ok(());
         };
-        let tenant = &mut decoded.event.tenant;
+        let tenant = &mut event.tenant;
         if tenant == bound {
-            return Ok(decoded);
+            return Ok(());
         }
         if tenant == DEFAULT_TENANT {
             bound.clone_into(tenant);
-            return Ok(decoded);
+            return Ok(());
         }
         Err(RecordError {
             reason: Reason::InvalidField,
@@ -50,7 +50,7 @@ mod tests {
     use super::*;
     use hoptrail_schemas::Decoder;
 
-    fn decoded(tenant: Option<&str>) -> Decoded {
+    fn decoded(tenant: Option<&str>) -> Event {
         let mut v = serde_json::json!({
             "schema": "hoptrail.tool_use.v1", "event_id": "e1", "time": "2026-11-30T10:00:00Z",
             "agent": {"id": "a"}, "session_id": "s", "system": "jira.corp",
@@ -59,7 +59,10 @@ mod tests {
         if let Some(t) = tenant {
             v["tenant"] = t.into();
         }
-        Decoder::new().decode(v.to_string().as_bytes()).unwrap()
+        Decoder::new()
+            .decode(v.to_string().as_bytes())
+            .unwrap()
+            .event
     }
 
     fn binding() -> TenantBinding {
@@ -68,14 +71,15 @@ mod tests {
 
     #[test]
     fn a_record_without_a_tenant_takes_its_topics_tenant() {
-        let d = binding().bind("acme.tool-use", decoded(None)).unwrap();
-        assert_eq!(d.event.tenant, "acme");
+        let mut e = decoded(None);
+        binding().bind("acme.tool-use", &mut e).unwrap();
+        assert_eq!(e.tenant, "acme");
     }
 
     #[test]
     fn a_record_naming_another_tenant_on_a_bound_topic_is_rejected() {
         let e = binding()
-            .bind("acme.tool-use", decoded(Some("globex")))
+            .bind("acme.tool-use", &mut decoded(Some("globex")))
             .unwrap_err();
         assert_eq!(e.reason, Reason::InvalidField);
         assert!(e.message.starts_with("tenant: "), "{}", e.message);
@@ -87,13 +91,11 @@ mod tests {
 
     #[test]
     fn unbound_topics_keep_the_records_tenant() {
-        let d = binding()
-            .bind("shared.tool-use", decoded(Some("globex")))
-            .unwrap();
-        assert_eq!(d.event.tenant, "globex");
-        let d = binding()
-            .bind("acme.tool-use", decoded(Some("acme")))
-            .unwrap();
-        assert_eq!(d.event.tenant, "acme");
+        let mut e = decoded(Some("globex"));
+        binding().bind("shared.tool-use", &mut e).unwrap();
+        assert_eq!(e.tenant, "globex");
+        let mut e = decoded(Some("acme"));
+        binding().bind("acme.tool-use", &mut e).unwrap();
+        assert_eq!(e.tenant, "acme");
     }
 }

@@ -10,14 +10,13 @@ const SECS_PER_DAY: i64 = 86_400;
 /// Never panics: instants outside years 0000–9999 (which no decoded event has) are written with an
 /// ISO 8601 expanded year (`+012345-…`, `-000001-…`) that hoptrail's parser deliberately rejects.
 pub fn format_rfc3339_us(us: i64) -> String {
-    let mut out = Vec::with_capacity(27);
+    let mut out = String::with_capacity(27);
     write_rfc3339_us(us, &mut out);
-    // Every byte written above is ASCII.
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// Appends the [`format_rfc3339_us`] form of `us` to `out`.
-pub fn write_rfc3339_us(us: i64, out: &mut Vec<u8>) {
+pub fn write_rfc3339_us(us: i64, out: &mut String) {
     let secs = us.div_euclid(US_PER_SEC);
     let micros = us.rem_euclid(US_PER_SEC);
     let days = secs.div_euclid(SECS_PER_DAY);
@@ -34,25 +33,26 @@ pub fn write_rfc3339_us(us: i64, out: &mut Vec<u8>) {
         put_digits(&mut b[14..16], sod / 60 % 60);
         put_digits(&mut b[17..19], sod % 60);
         put_digits(&mut b[20..26], micros);
-        out.extend_from_slice(&b);
+        // Digits and the template's punctuation: ASCII, so this never fails.
+        out.push_str(std::str::from_utf8(&b).unwrap_or_default());
         return;
     }
     // Years outside 0..=9999 take RFC 3339's expanded form (sign and six digits).
-    out.push(if year < 0 { b'-' } else { b'+' });
+    out.push(if year < 0 { '-' } else { '+' });
     push_digits(out, year.abs(), 6);
-    out.push(b'-');
+    out.push('-');
     push_digits(out, month, 2);
-    out.push(b'-');
+    out.push('-');
     push_digits(out, day, 2);
-    out.push(b'T');
+    out.push('T');
     push_digits(out, sod / 3600, 2);
-    out.push(b':');
+    out.push(':');
     push_digits(out, sod / 60 % 60, 2);
-    out.push(b':');
+    out.push(':');
     push_digits(out, sod % 60, 2);
-    out.push(b'.');
+    out.push('.');
     push_digits(out, micros, 6);
-    out.push(b'Z');
+    out.push('Z');
 }
 
 /// Writes the last `dst.len()` decimal digits of `v` (non-negative) into `dst`.
@@ -65,7 +65,7 @@ fn put_digits(dst: &mut [u8], v: i64) {
 }
 
 /// Writes `v` (non-negative) in at least `width` zero-padded decimal digits.
-fn push_digits(out: &mut Vec<u8>, v: i64, width: usize) {
+fn push_digits(out: &mut String, v: i64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut n = v.unsigned_abs();
     let mut i = buf.len();
@@ -75,7 +75,7 @@ fn push_digits(out: &mut Vec<u8>, v: i64, width: usize) {
         n /= 10;
     }
     let start = i.min(buf.len().saturating_sub(width));
-    out.extend_from_slice(&buf[start..]);
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 // Proleptic-Gregorian era arithmetic (400-year eras of 146,097 days, years starting in March).

@@ -29,10 +29,10 @@ pub fn decode_record(decoder: &Decoder, data: &[u8]) {
             );
         }
         Ok(decoded) => {
-            let mut stored = Vec::new();
+            let mut stored = String::new();
             encode_event(&decoded.event, &mut stored);
             let again = decoder
-                .decode(&stored)
+                .decode(stored.as_bytes())
                 .unwrap_or_else(|e| panic!("stored form rejected: {e}"));
             let (mut a, mut b) = (decoded.event, again.event);
             // Free-form values may hold floats that serde_json does not promise to read back to

@@ -159,7 +159,7 @@ impl EventWriter {
 
     /// Adds an event unless an event with the same `(tenant, event_id)` is already indexed or
     /// pending. The event is durable only after the next [`EventWriter::commit`].
-    pub fn add(&mut self, event: Event) -> Result<AddOutcome> {
+    pub fn add(&mut self, event: &Event) -> Result<AddOutcome> {
         let hash = id_hash(&event.tenant, &event.event_id);
         if self.is_duplicate(hash, &event.tenant, &event.event_id)? {
             return Ok(AddOutcome::Duplicate);
@@ -172,10 +172,8 @@ impl EventWriter {
             .entry(hash)
             .or_insert((start, self.pending_arena.len() as u32));
 
-        let doc = EventDocument::new(&event, hash, self.doc_capacity);
+        let doc = EventDocument::new(event, hash, self.doc_capacity);
         self.doc_capacity = doc.buffer_len() + doc.buffer_len() / 4;
-        // Dropped here, not on an indexing thread: see EventDocument.
-        drop(event);
         self.batch.push(UserOperation::Add(doc));
         if self.batch.len() >= BATCH_DOCS {
             self.flush_batch()?;

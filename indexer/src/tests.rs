@@ -55,12 +55,12 @@ fn a_duplicate_event_id_is_dropped_within_a_batch_and_after_a_reopen() {
         let index = EventIndex::open_or_create(dir.path()).unwrap();
         let mut w = index.writer(small_writer()).unwrap();
         assert_eq!(
-            w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+            w.add(&event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
                 .unwrap(),
             AddOutcome::Added
         );
         assert_eq!(
-            w.add(event("t", "e1", "2026-01-01T00:00:09Z", "b", "x"))
+            w.add(&event("t", "e1", "2026-01-01T00:00:09Z", "b", "x"))
                 .unwrap(),
             AddOutcome::Duplicate
         );
@@ -69,12 +69,12 @@ fn a_duplicate_event_id_is_dropped_within_a_batch_and_after_a_reopen() {
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
     assert_eq!(
-        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap(),
         AddOutcome::Duplicate
     );
     assert_eq!(
-        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap(),
         AddOutcome::Added
     );
@@ -88,12 +88,12 @@ fn the_same_event_id_in_two_tenants_is_two_events() {
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
     assert_eq!(
-        w.add(event("t1", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t1", "e1", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap(),
         AddOutcome::Added
     );
     assert_eq!(
-        w.add(event("t2", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t2", "e1", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap(),
         AddOutcome::Added
     );
@@ -108,12 +108,12 @@ fn the_checkpoint_is_committed_with_the_documents_and_read_back_after_a_reopen()
     {
         let index = EventIndex::open_or_create(dir.path()).unwrap();
         let mut w = index.writer(small_writer()).unwrap();
-        w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap();
         w.advance("topic", 2, 41);
         w.commit().unwrap();
         // Added but never committed: neither the document nor the position survive.
-        w.add(event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
+        w.add(&event("t", "e2", "2026-01-01T00:00:00Z", "a", "s"))
             .unwrap();
         w.advance("topic", 2, 99);
     }
@@ -130,9 +130,9 @@ fn a_search_never_leaves_its_tenant_whatever_the_query_string_says() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event("mine", "m1", "2026-01-01T00:00:00Z", "a", "s"))
+    w.add(&event("mine", "m1", "2026-01-01T00:00:00Z", "a", "s"))
         .unwrap();
-    w.add(event("theirs", "t1", "2026-01-01T00:00:00Z", "a", "s"))
+    w.add(&event("theirs", "t1", "2026-01-01T00:00:00Z", "a", "s"))
         .unwrap();
     w.commit().unwrap();
     for q in [
@@ -157,7 +157,7 @@ fn pages_are_newest_first_and_the_cursor_visits_every_match_exactly_once() {
     // Several events share one timestamp: the cursor must still not skip or repeat any.
     for i in 0..57 {
         let time = format!("2026-01-01T00:00:{:02}.000001Z", i / 5);
-        w.add(event("t", &format!("e{i:02}"), &time, "a", "s"))
+        w.add(&event("t", &format!("e{i:02}"), &time, "a", "s"))
             .unwrap();
         if i % 20 == 0 {
             w.commit().unwrap(); // spread over several segments
@@ -192,7 +192,7 @@ fn time_bounds_are_exact_to_the_microsecond_and_the_upper_bound_is_exclusive() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event(
+    w.add(&event(
         "t",
         "before",
         "2026-01-01T00:00:00.999999Z",
@@ -200,9 +200,9 @@ fn time_bounds_are_exact_to_the_microsecond_and_the_upper_bound_is_exclusive() {
         "s",
     ))
     .unwrap();
-    w.add(event("t", "at", "2026-01-01T00:00:01Z", "a", "s"))
+    w.add(&event("t", "at", "2026-01-01T00:00:01Z", "a", "s"))
         .unwrap();
-    w.add(event("t", "end", "2026-01-01T00:00:02Z", "a", "s"))
+    w.add(&event("t", "end", "2026-01-01T00:00:02Z", "a", "s"))
         .unwrap();
     w.commit().unwrap();
     let mut req = query("t");
@@ -216,11 +216,11 @@ fn filters_and_query_strings_combine_as_and() {
     let dir = tempfile::tempdir().unwrap();
     let index = EventIndex::open_or_create(dir.path()).unwrap();
     let mut w = index.writer(small_writer()).unwrap();
-    w.add(event("t", "1", "2026-01-01T00:00:00Z", "a", "jira.corp"))
+    w.add(&event("t", "1", "2026-01-01T00:00:00Z", "a", "jira.corp"))
         .unwrap();
-    w.add(event("t", "2", "2026-01-01T00:00:01Z", "a", "aws:prod-1"))
+    w.add(&event("t", "2", "2026-01-01T00:00:01Z", "a", "aws:prod-1"))
         .unwrap();
-    w.add(event("t", "3", "2026-01-01T00:00:02Z", "b", "aws:prod-1"))
+    w.add(&event("t", "3", "2026-01-01T00:00:02Z", "b", "aws:prod-1"))
         .unwrap();
     w.commit().unwrap();
     let mut req = query("t");
@@ -328,7 +328,7 @@ fn a_path_over_more_events_than_one_answer_may_hold_is_refused_before_loading_th
     let mut w = index.writer(small_writer()).unwrap();
     for i in 0..6 {
         let t = format!("2026-01-01T00:00:0{i}Z");
-        w.add(event("t", &format!("e{i}"), &t, "busy", "s"))
+        w.add(&event("t", &format!("e{i}"), &t, "busy", "s"))
             .unwrap();
     }
     w.commit().unwrap();
@@ -377,7 +377,7 @@ fn the_commit_interval_counts_from_the_first_change_after_a_commit() {
     let later = Instant::now() + 2 * interval;
     assert!(!w.should_commit(later));
     assert_eq!(w.time_to_commit(later), interval);
-    w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+    w.add(&event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
         .unwrap();
     let now = Instant::now();
     assert!(w.time_to_commit(now) > interval - Duration::from_secs(1));
@@ -403,7 +403,7 @@ fn an_idle_commit_waits_for_the_gap_after_the_previous_commit() {
     w.commit().unwrap();
     let committed = Instant::now();
     assert!(!w.should_commit_idle(committed + gap), "nothing pending");
-    w.add(event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
+    w.add(&event("t", "e1", "2026-01-01T00:00:00Z", "a", "s"))
         .unwrap();
     assert!(!w.should_commit_idle(committed));
     assert!(w.time_to_idle_commit(committed) > Duration::ZERO);
@@ -428,7 +428,7 @@ fn replay_hands_out_every_committed_event_since_a_time_once_in_time_order_across
     assert_eq!(index.searcher().newest_time_us().unwrap(), None);
     let mut w = index.writer(small_writer()).unwrap();
     for (id, t) in [("c", "00:00:03"), ("a", "00:00:01")] {
-        w.add(event("t", id, &format!("2026-01-01T{t}Z"), "x", "s"))
+        w.add(&event("t", id, &format!("2026-01-01T{t}Z"), "x", "s"))
             .unwrap();
     }
     w.commit().unwrap();
@@ -437,13 +437,13 @@ fn replay_hands_out_every_committed_event_since_a_time_once_in_time_order_across
         ("b", "00:00:02", "t"),
         ("old", "00:00:00", "t"),
     ] {
-        w.add(event(tenant, id, &format!("2026-01-01T{t}Z"), "x", "s"))
+        w.add(&event(tenant, id, &format!("2026-01-01T{t}Z"), "x", "s"))
             .unwrap();
     }
-    w.add(event("t", "e", "2026-01-01T00:00:05Z", "x", "s"))
+    w.add(&event("t", "e", "2026-01-01T00:00:05Z", "x", "s"))
         .unwrap();
     w.commit().unwrap();
-    w.add(event("t", "pending", "2026-01-01T00:00:09Z", "x", "s"))
+    w.add(&event("t", "pending", "2026-01-01T00:00:09Z", "x", "s"))
         .unwrap(); // not committed: neither newest nor replayed
     let searcher = index.searcher();
     let t0 = 1_767_225_600_000_000i64; // 2026-01-01T00:00:00Z

@@ -8,6 +8,7 @@ use hoptrail_core::event::{
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
+use crate::byte_classes::{self, Class};
 use crate::identifiers;
 use crate::record_error::{Reason, RecordError};
 use crate::redactor::{RedactionCounts, Redactor};
@@ -60,6 +61,25 @@ impl Decoder {
         self.decode_with(bytes, true)
     }
 
+    /// [`Decoder::decode`], writing into the event `slot` holds from an earlier call so that
+    /// its allocations are reused: what a loop decoding record after record wants. On success
+    /// `slot` holds the new event (nothing of the previous one is left in it); on error it is
+    /// emptied.
+    pub fn decode_reusing<'s>(
+        &self,
+        bytes: &[u8],
+        slot: &'s mut Option<Event>,
+    ) -> Result<(&'s mut Event, RedactionCounts), RecordError> {
+        match self.decode_in(bytes, true, slot.get_or_insert_with(fast::blank_event)) {
+            // Already filled: this only hands out the borrow.
+            Ok(redactions) => Ok((slot.get_or_insert_with(fast::blank_event), redactions)),
+            Err(e) => {
+                *slot = None;
+                Err(e)
+            }
+        }
+    }
+
     /// [`Decoder::decode`] without its fast path, for the tests and fuzz targets that hold the
     /// two to the same answer on every input.
     #[doc(hidden)]
@@ -68,31 +88,35 @@ impl Decoder {
     }
 
     fn decode_with(&self, bytes: &[u8], fast_path: bool) -> Result<Decoded, RecordError> {
+        let mut event = fast::blank_event();
+        let redactions = self.decode_in(bytes, fast_path, &mut event)?;
+        Ok(Decoded { event, redactions })
+    }
+
+    /// Writes the record's event over `event`; after an error, `event` is unspecified.
+    fn decode_in(
+        &self,
+        bytes: &[u8],
+        fast_path: bool,
+        event: &mut Event,
+    ) -> Result<RedactionCounts, RecordError> {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(RecordError::new(
                 Reason::TooLarge,
                 format!("record: larger than 1 MiB ({} bytes)", bytes.len()),
             ));
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            RecordError::new(
-                Reason::InvalidUtf8,
-                format!("record: invalid UTF-8 at byte {}", e.valid_up_to()),
-            )
-        })?;
+        let text = utf8(bytes)?;
         check_depth(text.as_bytes())?;
-        let fast = if fast_path { fast::decode(text) } else { None };
-        let mut event = match fast {
-            Some(event) => event,
-            None => decode_full(text)?,
-        };
+        if !fast_path || fast::decode_into(text, event).is_none() {
+            *event = decode_full(text)?;
+        }
         if bytes.len() > ATTRIBUTES_UNMEASURED_RECORD_BYTES
             && !fits_in(&event.attributes, MAX_ATTRIBUTES_BYTES)
         {
             return Err(RecordError::field("attributes", "larger than 64 KiB"));
         }
-        let redactions = self.redact(&mut event);
-        Ok(Decoded { event, redactions })
+        Ok(self.redact(event))
     }
 
     fn redact(&self, event: &mut Event) -> RedactionCounts {
@@ -112,6 +136,19 @@ impl Decoder {
         }
         counts
     }
+}
+
+/// `bytes` as text. Valid UTF-8, the common case, is confirmed with SIMD; only an invalid
+/// record pays for finding where it breaks.
+fn utf8(bytes: &[u8]) -> Result<&str, RecordError> {
+    simdutf8::basic::from_utf8(bytes).or_else(|_| {
+        std::str::from_utf8(bytes).map_err(|e| {
+            RecordError::new(
+                Reason::InvalidUtf8,
+                format!("record: invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })
+    })
 }
 
 /// Every record the format allows, and the error of every other; [`fast::decode`] takes the
@@ -146,8 +183,8 @@ fn last_segment(path: &str) -> &str {
 /// parser (whose own limit is 128, reported as a generic syntax error) sees them.
 fn check_depth(b: &[u8]) -> Result<(), RecordError> {
     // Depth cannot pass the number of opening brackets, wherever they are (in strings too):
-    // a typical record has a handful, and counting them is a fast SIMD search.
-    if memchr::memchr2_iter(b'{', b'[', b).nth(MAX_DEPTH).is_none() {
+    // a typical record has a handful, and counting them takes one SIMD pass.
+    if byte_classes::count(b, Class::Opening) <= MAX_DEPTH {
         return Ok(());
     }
     let mut depth = 0usize;

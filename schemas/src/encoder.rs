@@ -9,13 +9,13 @@
 use hoptrail_core::event::{Event, EventBody, SessionRef};
 use serde_json::{Map, Value};
 
-use crate::json_text::any_special;
+use crate::byte_classes::{self, Class};
 use crate::time::write_time;
 
 /// Appends the stored JSON form of `event` to `out`.
 ///
 /// The event is written as it is: redaction happened when it was decoded.
-pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
+pub fn encode_event(event: &Event, out: &mut String) {
     let mut o = ObjWriter::open(out);
     o.str("schema", event.schema());
     o.str("event_id", &event.event_id);
@@ -99,30 +99,30 @@ pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
 
 /// Writes the members of one JSON object, inserting the commas.
 struct ObjWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     first: bool,
 }
 
 impl<'a> ObjWriter<'a> {
-    fn open(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
+    fn open(out: &'a mut String) -> Self {
+        out.push('{');
         ObjWriter { out, first: true }
     }
 
     fn close(self) {
-        self.out.push(b'}');
+        self.out.push('}');
     }
 
     /// `k` is one of the format's own field names, which never need escaping.
     fn key(&mut self, k: &str) {
-        debug_assert!(!any_special(k.as_bytes()));
+        debug_assert!(!byte_classes::any(k.as_bytes(), Class::JsonSpecial));
         if !self.first {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(k.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
     }
 
     fn str(&mut self, k: &str, v: &str) {
@@ -138,9 +138,9 @@ impl<'a> ObjWriter<'a> {
 
     fn time(&mut self, k: &str, us: i64) {
         self.key(k);
-        self.out.push(b'"');
+        self.out.push('"');
         write_time(us, self.out);
-        self.out.push(b'"');
+        self.out.push('"');
     }
 
     fn list(&mut self, k: &str, items: &[String]) {
@@ -148,14 +148,14 @@ impl<'a> ObjWriter<'a> {
             return;
         }
         self.key(k);
-        self.out.push(b'[');
+        self.out.push('[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
-                self.out.push(b',');
+                self.out.push(',');
             }
             write_str(self.out, item);
         }
-        self.out.push(b']');
+        self.out.push(']');
     }
 
     fn obj(&mut self, k: &str, f: impl FnOnce(&mut ObjWriter<'_>)) {
@@ -178,27 +178,27 @@ impl<'a> ObjWriter<'a> {
     }
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value) {
+fn write_value(out: &mut String, v: &Value) {
     match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
         // serde_json's Display for a number is its JSON serialization.
         Value::Number(n) => {
-            use std::io::Write as _;
-            // Writing into a Vec cannot fail.
+            use std::fmt::Write as _;
+            // Writing into a String cannot fail.
             let _ = write!(out, "{n}");
         }
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
-            out.push(b'[');
+            out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
                 write_value(out, item);
             }
-            out.push(b']');
+            out.push(']');
         }
         Value::Object(m) => write_map(out, m),
     }
@@ -206,14 +206,14 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
 
 /// Keys sorted, whatever order the map keeps: with serde_json's `preserve_order` feature (which
 /// any crate in the build may turn on) equal maps can iterate differently.
-fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
-    out.push(b'{');
+fn write_map(out: &mut String, m: &Map<String, Value>) {
+    out.push('{');
     let mut write_entry = |i: usize, k: &str, v: &Value| {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
         write_str(out, k);
-        out.push(b':');
+        out.push(':');
         write_value(out, v);
     };
     if m.keys().is_sorted() {
@@ -227,52 +227,53 @@ fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
             write_entry(i, k, v);
         }
     }
-    out.push(b'}');
+    out.push('}');
 }
 
 /// A JSON string literal, escaped the way serde_json escapes.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+fn write_str(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     // Nearly every string needs no escaping: test it whole, then copy it in one piece.
-    if !any_special(bytes) {
+    if !byte_classes::any(bytes, Class::JsonSpecial) {
         out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
         return;
     }
-    write_escaped(out, bytes);
+    write_escaped(out, s);
 }
 
-fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+fn write_escaped(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() + 8);
-    out.push(b'"');
+    out.reserve(s.len() + 8);
+    out.push('"');
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
             _ => continue,
         };
-        out.extend_from_slice(&bytes[run..i]);
+        // `i` is an ASCII byte's position and `run` just past one: both character boundaries.
+        out.push_str(&s[run..i]);
         if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         } else {
-            out.extend_from_slice(esc);
+            out.push_str(esc);
         }
         run = i + 1;
     }
-    out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
+    out.push_str(&s[run..]);
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -283,35 +284,32 @@ mod tests {
     #[test]
     fn strings_escape_like_serde_json() {
         let s = "a\"b\\c\nd\u{1}e\u{7f}é\u{2028}\t\r\u{8}\u{c}";
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_str(&mut out, s);
-        assert_eq!(out, serde_json::to_vec(s).unwrap());
+        assert_eq!(out, serde_json::to_string(s).unwrap());
     }
 
     #[test]
     fn maps_are_written_with_sorted_keys() {
         let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,2.5,null],"c":true}}"#).unwrap();
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_value(&mut out, &v);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":{"c":true,"d":[1,2.5,null]},"b":1}"#
-        );
+        assert_eq!(out, r#"{"a":{"c":true,"d":[1,2.5,null]},"b":1}"#);
     }
 
     proptest! {
         #[test]
         fn ascii_with_escapes_encodes_as_serde_json_would(s in "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é]{0,40}") {
-            let mut out = Vec::new();
+            let mut out = String::new();
             write_str(&mut out, &s);
-            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
         }
 
         #[test]
         fn any_string_encodes_as_serde_json_would(s in any::<String>()) {
-            let mut out = Vec::new();
+            let mut out = String::new();
             write_str(&mut out, &s);
-            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
         }
     }
 }

@@ -5,6 +5,7 @@
 //! or invisible characters. A rejection names the first offending character by code point and
 //! never echoes it, so the message is safe in a Kafka header and a terminal.
 
+use crate::byte_classes;
 use crate::decoder::{TIME_MAX_US, TIME_MIN_US};
 
 /// The message for a timestamp outside `[TIME_MIN_US, TIME_MAX_US)`.
@@ -99,8 +100,11 @@ pub(crate) fn identifier(s: &str, max_chars: usize) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty".to_owned());
     }
-    // The accepting path is one byte scan: every allowed character is one byte.
-    if let Some(at) = s.bytes().position(|b| !b.is_ascii_graphic()) {
+    // The accepting path is one chunked byte scan (every allowed character is one byte); only a
+    // rejected identifier looks for where it breaks.
+    let not_graphic = byte_classes::Class::NotGraphic;
+    if byte_classes::any(s.as_bytes(), not_graphic) {
+        let at = byte_classes::first(s.as_bytes(), 0, not_graphic).unwrap_or_default();
         let c = s[at..].chars().next().unwrap_or_default();
         let class = identifier_class(c).unwrap_or(Class::NonAscii);
         return Err(class.describe(c));

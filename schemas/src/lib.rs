@@ -10,11 +10,11 @@
 #[cfg(test)]
 extern crate self as hoptrail_schemas;
 
+mod byte_classes;
 mod decoder;
 mod encoder;
 mod extra_depth;
 mod identifiers;
-mod json_text;
 mod numbers;
 mod record_error;
 mod redactor;

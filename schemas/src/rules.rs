@@ -68,17 +68,23 @@ pub(crate) fn spiffe_id(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Exactly `len` hex digits, optionally not all zero; returns the lowercase form.
-///
-/// Uppercase is accepted and lowercased: W3C trace context mandates lowercase, but emitters that
-/// print ids with `{:X}` are common and the id itself is unambiguous.
-pub(crate) fn hex_id(s: String, len: usize, nonzero: bool) -> Result<String, String> {
+/// Exactly `len` hex digits, either case; with `nonzero`, not all zeros.
+pub(crate) fn check_hex_id(s: &str, len: usize, nonzero: bool) -> Result<(), String> {
     if s.len() != len || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("expected {len} hex digits"));
     }
     if nonzero && s.bytes().all(|b| b == b'0') {
         return Err("must not be all zero".to_owned());
     }
+    Ok(())
+}
+
+/// Exactly `len` hex digits, optionally not all zero; returns the lowercase form.
+///
+/// Uppercase is accepted and lowercased: W3C trace context mandates lowercase, but emitters that
+/// print ids with `{:X}` are common and the id itself is unambiguous.
+pub(crate) fn hex_id(s: String, len: usize, nonzero: bool) -> Result<String, String> {
+    check_hex_id(&s, len, nonzero)?;
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         Ok(s.to_ascii_lowercase())
     } else {

@@ -130,10 +130,10 @@ fn every_valid_example_decodes_and_survives_encode_decode() {
             "{name}"
         );
 
-        let mut stored = Vec::new();
+        let mut stored = String::new();
         encode_event(&decoded.event, &mut stored);
         let again = d
-            .decode(&stored)
+            .decode(stored.as_bytes())
             .unwrap_or_else(|e| panic!("{name}: stored form rejected: {e}"));
         assert_eq!(again.event, decoded.event, "{name}");
         assert_eq!(
@@ -141,7 +141,7 @@ fn every_valid_example_decodes_and_survives_encode_decode() {
             0,
             "{name}: redaction is idempotent"
         );
-        let mut stored_again = Vec::new();
+        let mut stored_again = String::new();
         encode_event(&again.event, &mut stored_again);
         assert_eq!(stored_again, stored, "{name}: the stored form is stable");
     }
@@ -152,9 +152,9 @@ fn secrets_in_the_delegated_example_are_redacted() {
     let bytes = std::fs::read(dir("examples/tool_use.delegated.valid.json")).unwrap();
     let d = Decoder::new().decode(&bytes).unwrap();
     assert_eq!(d.redactions.total(), 2);
-    let mut stored = Vec::new();
+    let mut stored = String::new();
     encode_event(&d.event, &mut stored);
-    let text = String::from_utf8(stored).unwrap();
+    let text = stored;
     assert!(
         !text.contains("abcdefghijklmnop0123456789") && !text.contains("AKIAIOSFODNN7EXAMPLE"),
         "{text}"
@@ -245,9 +245,9 @@ fn json_schemas_accept_every_valid_example_and_its_stored_form() {
         let errors: Vec<_> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{name}: {errors:?}");
 
-        let mut stored = Vec::new();
+        let mut stored = String::new();
         encode_event(&d.decode(&bytes).unwrap().event, &mut stored);
-        let stored: Value = serde_json::from_slice(&stored).unwrap();
+        let stored: Value = serde_json::from_str(&stored).unwrap();
         let errors: Vec<_> = validator
             .iter_errors(&stored)
             .map(|e| e.to_string())

@@ -261,9 +261,9 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 fn encode(e: &Event) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = String::new();
     encode_event(e, &mut out);
-    out
+    out.into_bytes()
 }
 
 proptest! {

@@ -16,20 +16,30 @@ use hoptrail_core::event::{
 };
 use serde_json::{Map, Value};
 
+use crate::byte_classes::{self, Class};
 use crate::identifiers;
-use crate::json_text::first_special;
 use crate::rules::{self, MAX_EVENT_ID_CHARS, MAX_ID_CHARS};
 use crate::time::parse_time;
 
-/// The event in `text`, when the record is in the common form and valid.
-pub(super) fn decode(text: &str) -> Option<Event> {
+/// Writes the event in `text` over `e`, when the record is in the common form and valid. On
+/// `None`, `e` holds a mix of old and new fields and must be overwritten.
+pub(super) fn decode_into(text: &str, e: &mut Event) -> Option<()> {
     let mut s = Scanner { text, pos: 0 };
     let raw = s.record()?;
     s.ws();
     if s.pos != text.len() {
         return None;
     }
-    raw.build()
+    raw.build_into(e)
+}
+
+/// What [`Scanner::attributes`] reads itself of an `attributes` value, if all of `text` is one.
+#[cfg(test)]
+pub(super) fn flat_attributes(text: &str) -> Option<Map<String, Value>> {
+    let mut s = Scanner { text, pos: 0 };
+    let map = s.flat_map()?;
+    s.ws();
+    (s.pos == text.len()).then_some(map)
 }
 
 /// A string field: `None` when absent or `null` (which the format reads the same way).
@@ -124,7 +134,7 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
-        let end = first_special(self.bytes(), start)?;
+        let end = byte_classes::first(self.bytes(), start, Class::JsonSpecial)?;
         if self.bytes()[end] != b'"' {
             return None;
         }
@@ -134,11 +144,15 @@ impl<'a> Scanner<'a> {
     }
 
     fn null(&mut self) -> Option<()> {
+        self.word(b"null")
+    }
+
+    fn word(&mut self, w: &[u8]) -> Option<()> {
         let rest = self.bytes().get(self.pos..)?;
-        if !rest.starts_with(b"null") {
+        if !rest.starts_with(w) {
             return None;
         }
-        self.pos += 4;
+        self.pos += w.len();
         Some(())
     }
 
@@ -157,7 +171,7 @@ impl<'a> Scanner<'a> {
         self.ws();
         match self.peek()? {
             b'n' => return self.null().map(|()| Vec::new()),
-            b'"' if one_allowed => return self.string().and_then(id).map(|s| vec![s]),
+            b'"' if one_allowed => return self.string().and_then(owned_id).map(|s| vec![s]),
             b'[' => self.pos += 1,
             _ => return None,
         }
@@ -168,7 +182,7 @@ impl<'a> Scanner<'a> {
             return Some(items);
         }
         loop {
-            items.push(id(self.string()?)?);
+            items.push(owned_id(self.string()?)?);
             self.ws();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -221,12 +235,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// `attributes`: parsed by serde_json from where the value starts, as the full decoder does.
+    /// `attributes`: read here when flat (keys to plain strings, small non-negative integers,
+    /// booleans and nulls, the common shape), else parsed by serde_json from where the value
+    /// starts, as the full decoder does. Either way the map is the one serde_json would make.
     fn attributes(&mut self) -> Option<Option<Map<String, Value>>> {
         self.ws();
         match self.peek()? {
             b'n' => self.null().map(|()| None),
             b'{' => {
+                let start = self.pos;
+                if let Some(map) = self.flat_map() {
+                    return Some(Some(map));
+                }
+                self.pos = start;
                 let rest = self.text.get(self.pos..)?;
                 let mut values =
                     serde_json::Deserializer::from_str(rest).into_iter::<Map<String, Value>>();
@@ -236,6 +257,59 @@ impl<'a> Scanner<'a> {
             }
             _ => None,
         }
+    }
+
+    /// A flat object (see [`Scanner::attributes`]), or `None` for serde_json to read.
+    fn flat_map(&mut self) -> Option<Map<String, Value>> {
+        self.eat(b'{')?;
+        let mut map = Map::new();
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(map);
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.ws();
+            let value = match self.peek()? {
+                b'"' => Value::String(self.string()?.to_owned()),
+                b'0'..=b'9' => self.small_integer()?,
+                b't' => self.word(b"true").map(|()| Value::Bool(true))?,
+                b'f' => self.word(b"false").map(|()| Value::Bool(false))?,
+                b'n' => self.null().map(|()| Value::Null)?,
+                _ => return None,
+            };
+            // Last one wins, as in serde_json's own map visitor.
+            map.insert(key.to_owned(), value);
+            self.ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(map);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `0` or up to 19 digits without a leading zero, which serde_json reads as a `u64` too; a
+    /// fraction, an exponent or more digits go to serde_json.
+    fn small_integer(&mut self) -> Option<Value> {
+        let digits = self.bytes().get(self.pos..)?;
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len > 19 || (len > 1 && digits[0] == b'0') {
+            return None;
+        }
+        if matches!(digits.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let n = digits[..len]
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        self.pos += len;
+        Some(Value::from(n))
     }
 
     fn record(&mut self) -> Option<Record<'a>> {
@@ -364,15 +438,23 @@ const TOOL_USE_ONLY: u32 = 0b11111 << 11;
 /// `action`, `token`, `presenter`, `actor`.
 const TOKEN_USE_ONLY: u32 = 0b1111 << 16;
 
-/// An identifier, owned, if it keeps the identifier rules.
-fn id(s: &str) -> Option<String> {
+/// An identifier, if it keeps the identifier rules.
+fn id(s: &str) -> Option<&str> {
     rules::identifier(s, MAX_ID_CHARS).ok()?;
-    Some(s.to_owned())
+    Some(s)
+}
+
+/// An identifier, owned, if it keeps the identifier rules.
+fn owned_id(s: &str) -> Option<String> {
+    id(s).map(str::to_owned)
 }
 
 /// An optional identifier: `Some(None)` when absent, `None` when it breaks the rules.
-fn opt_id(s: Str<'_>) -> Option<Option<String>> {
-    s.map(id).map_or(Some(None), |v| v.map(Some))
+fn opt_id(s: Str<'_>) -> Option<Str<'_>> {
+    match s {
+        None => Some(None),
+        Some(s) => id(s).map(Some),
+    }
 }
 
 fn opt_time(s: Str<'_>) -> Option<Option<i64>> {
@@ -384,35 +466,121 @@ fn opt_time(s: Str<'_>) -> Option<Option<i64>> {
     Some(Some(us))
 }
 
-fn opt_hex(s: Str<'_>, len: usize, nonzero: bool) -> Option<Option<String>> {
-    match s {
-        None => Some(None),
-        Some(s) => rules::hex_id(s.to_owned(), len, nonzero).ok().map(Some),
+/// A trace id in lowercase, written over `dst`.
+fn set_hex(dst: &mut Option<String>, s: Str<'_>, len: usize, nonzero: bool) -> Option<()> {
+    let Some(s) = s else {
+        *dst = None;
+        return Some(());
+    };
+    rules::check_hex_id(s, len, nonzero).ok()?;
+    let d = dst.get_or_insert_with(String::new);
+    set(d, s);
+    d.make_ascii_lowercase();
+    Some(())
+}
+
+// Writing over the previous event's strings keeps their allocations: a collector decodes into
+// the same event record after record, and most fields keep about the same length.
+
+fn set(dst: &mut String, s: &str) {
+    dst.clear();
+    dst.push_str(s);
+}
+
+fn set_opt(dst: &mut Option<String>, s: Str<'_>) {
+    match (dst.as_mut(), s) {
+        (Some(d), Some(s)) => set(d, s),
+        (_, s) => *dst = s.map(str::to_owned),
     }
 }
 
-fn session_ref(r: Option<[Str<'_>; 2]>) -> Option<Option<SessionRef>> {
+fn set_session_ref(dst: &mut Option<SessionRef>, r: Option<[Str<'_>; 2]>) -> Option<()> {
     let Some([agent_id, session_id]) = r else {
-        return Some(None);
+        *dst = None;
+        return Some(());
     };
-    Some(Some(SessionRef {
-        agent_id: id(agent_id?)?,
-        session_id: id(session_id?)?,
-    }))
+    let (agent_id, session_id) = (id(agent_id?)?, id(session_id?)?);
+    match dst {
+        Some(d) => {
+            set(&mut d.agent_id, agent_id);
+            set(&mut d.session_id, session_id);
+        }
+        None => {
+            *dst = Some(SessionRef {
+                agent_id: agent_id.to_owned(),
+                session_id: session_id.to_owned(),
+            })
+        }
+    }
+    Some(())
+}
+
+/// A tool call with every field empty, for [`Record::build_into`] to fill.
+fn blank_tool_use() -> ToolUse {
+    ToolUse {
+        system: String::new(),
+        zone: None,
+        tool: Tool::default(),
+        resource: None,
+        credential: None,
+        outcome: Outcome::Success,
+        delegated_by: None,
+    }
+}
+
+/// A token use with every field empty, for [`Record::build_into`] to fill.
+fn blank_token_use() -> TokenUse {
+    TokenUse {
+        action: TokenAction::Presented,
+        token: Token::default(),
+        system: None,
+        zone: None,
+        presenter: None,
+        actor: None,
+    }
+}
+
+/// An event with every field empty: only ever a buffer to decode into, never handed out.
+pub(crate) fn blank_event() -> Event {
+    Event {
+        event_id: String::new(),
+        time_us: 0,
+        tenant: String::new(),
+        agent: Agent::default(),
+        session_id: String::new(),
+        task: None,
+        trace: None,
+        attributes: Map::new(),
+        extra: Map::new(),
+        body: EventBody::ToolUse(blank_tool_use()),
+    }
 }
 
 impl Record<'_> {
     /// The same checks, in effect, as the full decoder's `build_event`; any failure defers.
-    fn build(self) -> Option<Event> {
+    /// Every field of `e` is written (the previous event's values must not leak into this
+    /// one); after a failure `e` is left half written, for the full decoder to overwrite.
+    fn build_into(self, e: &mut Event) -> Option<()> {
         let tool_use = match self.schema? {
             TOOL_USE_V1 => true,
             TOKEN_USE_V1 => false,
             _ => return None,
         };
+        // A field of the other schema, even `null`, is an unknown field kept in `extra`: not
+        // this path.
+        let other_schema = if tool_use {
+            TOKEN_USE_ONLY
+        } else {
+            TOOL_USE_ONLY
+        };
+        if self.present & other_schema != 0 {
+            return None;
+        }
         let event_id = self.event_id?;
         rules::identifier(event_id, MAX_EVENT_ID_CHARS).ok()?;
-        let time_us = parse_time(self.time?)?;
-        identifiers::time_in_range(time_us).ok()?;
+        set(&mut e.event_id, event_id);
+        e.time_us = parse_time(self.time?)?;
+        identifiers::time_in_range(e.time_us).ok()?;
         let tenant = match self.tenant {
             Some(t) => {
                 rules::tenant(t).ok()?;
@@ -420,118 +588,97 @@ impl Record<'_> {
             }
             None => DEFAULT_TENANT,
         };
+        set(&mut e.tenant, tenant);
 
         let [agent_id, workload, on_behalf_of, name] = self.agent?;
-        let agent = Agent {
-            id: id(agent_id?)?,
-            workload: match workload {
-                Some(w) => {
-                    rules::spiffe_id(w).ok()?;
-                    Some(w.to_owned())
-                }
-                None => None,
-            },
-            on_behalf_of: opt_id(on_behalf_of)?,
-            name: match name {
-                Some(n) => {
-                    identifiers::display_text(n, Some(MAX_ID_CHARS)).ok()?;
-                    Some(n.to_owned())
-                }
-                None => None,
-            },
-        };
-        let session_id = id(self.session_id?)?;
-        let task = match self.task {
-            None => None,
-            Some(t) => Some(Task {
-                id: opt_id(t.id)?,
-                declared_tools: t.declared_tools,
-                declared_systems: t.declared_systems,
-            }),
-        };
-        let trace = match self.trace {
-            None => None,
-            Some([trace_id, span_id, parent_span_id]) => Some(Trace {
-                trace_id: opt_hex(trace_id, 32, true)?,
-                span_id: opt_hex(span_id, 16, true)?,
-                parent_span_id: opt_hex(parent_span_id, 16, false)?,
-            }),
-        };
+        let agent = &mut e.agent;
+        set(&mut agent.id, id(agent_id?)?);
+        if let Some(w) = workload {
+            rules::spiffe_id(w).ok()?;
+        }
+        set_opt(&mut agent.workload, workload);
+        set_opt(&mut agent.on_behalf_of, opt_id(on_behalf_of)?);
+        if let Some(n) = name {
+            identifiers::display_text(n, Some(MAX_ID_CHARS)).ok()?;
+        }
+        set_opt(&mut agent.name, name);
+        set(&mut e.session_id, id(self.session_id?)?);
+        match self.task {
+            None => e.task = None,
+            Some(t) => {
+                let task = e.task.get_or_insert_with(Task::default);
+                set_opt(&mut task.id, opt_id(t.id)?);
+                task.declared_tools = t.declared_tools;
+                task.declared_systems = t.declared_systems;
+            }
+        }
+        match self.trace {
+            None => e.trace = None,
+            Some([trace_id, span_id, parent_span_id]) => {
+                let trace = e.trace.get_or_insert_with(Trace::default);
+                set_hex(&mut trace.trace_id, trace_id, 32, true)?;
+                set_hex(&mut trace.span_id, span_id, 16, true)?;
+                set_hex(&mut trace.parent_span_id, parent_span_id, 16, false)?;
+            }
+        }
+        e.attributes = self.attributes.unwrap_or_default();
+        e.extra.clear();
 
-        let body = if tool_use {
-            // A field of the other schema, even `null`, is an unknown field kept in `extra`:
-            // not this path.
-            if self.present & TOKEN_USE_ONLY != 0 {
-                return None;
-            }
+        if tool_use {
             let [tool_name, server, operation] = self.tool?;
-            let resource = match self.resource {
-                Some(r) => {
-                    rules::visible(r).ok()?;
-                    Some(r.to_owned())
-                }
-                None => None,
-            };
-            let credential = match self.credential {
-                None => None,
-                Some([cred_id, kind]) => Some(Credential {
-                    id: id(cred_id?)?,
-                    kind: opt_id(kind)?,
-                }),
-            };
-            EventBody::ToolUse(ToolUse {
-                system: id(self.system?)?,
-                zone: opt_id(self.zone)?,
-                tool: Tool {
-                    name: id(tool_name?)?,
-                    server: opt_id(server)?,
-                    operation: operation.map(str::to_owned),
-                },
-                resource,
-                credential,
-                outcome: Outcome::parse(self.outcome?)?,
-                delegated_by: session_ref(self.delegated_by)?,
-            })
-        } else {
-            if self.present & TOOL_USE_ONLY != 0 {
-                return None;
+            if !matches!(e.body, EventBody::ToolUse(_)) {
+                e.body = EventBody::ToolUse(blank_tool_use());
             }
+            let EventBody::ToolUse(u) = &mut e.body else {
+                return None;
+            };
+            set(&mut u.system, id(self.system?)?);
+            set_opt(&mut u.zone, opt_id(self.zone)?);
+            set(&mut u.tool.name, id(tool_name?)?);
+            set_opt(&mut u.tool.server, opt_id(server)?);
+            set_opt(&mut u.tool.operation, operation);
+            if let Some(r) = self.resource {
+                rules::visible(r).ok()?;
+            }
+            set_opt(&mut u.resource, self.resource);
+            match self.credential {
+                None => u.credential = None,
+                Some([cred_id, kind]) => {
+                    let c = u.credential.get_or_insert_with(Credential::default);
+                    set(&mut c.id, id(cred_id?)?);
+                    set_opt(&mut c.kind, opt_id(kind)?);
+                }
+            }
+            u.outcome = Outcome::parse(self.outcome?)?;
+            set_session_ref(&mut u.delegated_by, self.delegated_by)?;
+        } else {
             let action = TokenAction::parse(self.action?)?;
             let t = self.token?;
+            if !matches!(e.body, EventBody::TokenUse(_)) {
+                e.body = EventBody::TokenUse(blank_token_use());
+            }
+            let EventBody::TokenUse(u) = &mut e.body else {
+                return None;
+            };
+            u.action = action;
             let system = match (self.system, action) {
                 (None, TokenAction::Revoked) => None,
                 (s, _) => Some(id(s?)?),
             };
-            EventBody::TokenUse(TokenUse {
-                action,
-                token: Token {
-                    id: id(t.id?)?,
-                    issuer: opt_id(t.issuer)?,
-                    subject: opt_id(t.subject)?,
-                    audience: t.audience,
-                    scopes: t.scopes,
-                    issued_at_us: opt_time(t.issued_at)?,
-                    expires_at_us: opt_time(t.expires_at)?,
-                    parent_id: opt_id(t.parent_id)?,
-                },
-                system,
-                zone: opt_id(self.zone)?,
-                presenter: opt_id(self.presenter)?,
-                actor: session_ref(self.actor)?,
-            })
-        };
-
-        Some(Event {
-            event_id: event_id.to_owned(),
-            time_us,
-            tenant: tenant.to_owned(),
-            agent,
-            session_id,
-            task,
-            trace,
-            attributes: self.attributes.unwrap_or_default(),
-            extra: Map::new(),
-            body,
-        })
+            set_opt(&mut u.system, system);
+            set_opt(&mut u.zone, opt_id(self.zone)?);
+            set_opt(&mut u.presenter, opt_id(self.presenter)?);
+            set_session_ref(&mut u.actor, self.actor)?;
+            let token = &mut u.token;
+            set(&mut token.id, id(t.id?)?);
+            set_opt(&mut token.issuer, opt_id(t.issuer)?);
+            set_opt(&mut token.subject, opt_id(t.subject)?);
+            token.audience = t.audience;
+            token.scopes = t.scopes;
+            token.issued_at_us = opt_time(t.issued_at)?;
+            token.expires_at_us = opt_time(t.expires_at)?;
+            set_opt(&mut token.parent_id, opt_id(t.parent_id)?);
+        }
+        Some(())
     }
 }

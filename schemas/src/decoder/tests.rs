@@ -68,7 +68,8 @@ fn decode(v: &Value) -> Result<Decoded, RecordError> {
     D.decode(&bytes)
 }
 
-/// The fast path either defers or makes exactly the event the full decoder makes.
+/// The fast path either defers or makes exactly the event the full decoder makes, whatever
+/// event it writes over.
 fn paths_agree(bytes: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return false;
@@ -79,11 +80,145 @@ fn paths_agree(bytes: &[u8]) -> bool {
     if check_depth(bytes).is_err() {
         return false;
     }
-    match fast::decode(text) {
-        None => false,
-        Some(event) => {
-            assert_eq!(decode_full(text).as_ref(), Ok(&event), "{text}");
-            true
+    let mut fresh = fast::blank_event();
+    let taken = fast::decode_into(text, &mut fresh).is_some();
+    for used in USED.iter() {
+        let mut e = used.clone();
+        assert_eq!(fast::decode_into(text, &mut e).is_some(), taken, "{text}");
+        if taken {
+            assert_eq!(e, fresh, "written over a used event: {text}");
+        }
+    }
+    if taken {
+        assert_eq!(decode_full(text).as_ref(), Ok(&fresh), "{text}");
+    }
+    taken
+}
+
+/// Every optional field set, in both kinds, `extra` included: what a reused event holds when
+/// the next record is written over it.
+fn full_tool() -> Value {
+    json!({
+        "schema": "hoptrail.tool_use.v1", "event_id": "used-1", "time": "2026-01-01T00:00:00Z",
+        "tenant": "acme",
+        "agent": {"id": "used-agent", "workload": "spiffe://acme.corp/used",
+                  "on_behalf_of": "someone@acme.corp", "name": "Used agent"},
+        "session_id": "used-session",
+        "task": {"id": "TASK-9", "declared_tools": ["a", "b"], "declared_systems": ["x"]},
+        "trace": {"trace_id": "0123456789abcdef0123456789ABCDEF", "span_id": "0123456789abcdef",
+                  "parent_span_id": "fedcba9876543210"},
+        "attributes": {"k": "v", "n": [1, 2]},
+        "system": "used.corp", "zone": "external",
+        "tool": {"name": "used.tool", "server": "mcp-used", "operation": "used operation"},
+        "resource": "used://resource", "credential": {"id": "cred-used", "kind": "api_key"},
+        "outcome": "error", "delegated_by": {"agent_id": "boss", "session_id": "boss-session"},
+        "colour": "left over"
+    })
+}
+
+fn full_token() -> Value {
+    json!({
+        "schema": "hoptrail.token_use.v1", "event_id": "used-2", "time": "2026-01-01T00:00:00Z",
+        "tenant": "acme",
+        "agent": {"id": "used-agent", "workload": "spiffe://acme.corp/used",
+                  "on_behalf_of": "someone@acme.corp", "name": "Used agent"},
+        "session_id": "used-session",
+        "task": {"id": "TASK-9", "declared_tools": ["a"], "declared_systems": ["x", "y"]},
+        "trace": {"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "0123456789abcdef"},
+        "attributes": {"k": "v"},
+        "action": "exchanged",
+        "token": {"id": "tok-used", "issuer": "idp", "subject": "spiffe://acme.corp/used",
+                  "audience": ["a", "b"], "scopes": ["s"], "issued_at": "2026-01-01T00:00:00Z",
+                  "expires_at": "2026-01-02T00:00:00Z", "parent_id": "tok-parent"},
+        "system": "sts.corp", "zone": "internal", "presenter": "spiffe://acme.corp/p",
+        "actor": {"agent_id": "delegate", "session_id": "delegate-session"},
+        "colour": "left over"
+    })
+}
+
+static USED: LazyLock<[Event; 2]> = LazyLock::new(|| {
+    [full_tool(), full_token()].map(|v| {
+        let e = decode_full(&v.to_string()).expect("the used events are valid");
+        assert!(!e.extra.is_empty() && e.task.is_some() && e.trace.is_some());
+        e
+    })
+});
+
+#[test]
+fn flat_attributes_read_by_the_fast_path_are_what_serde_json_reads() {
+    let taken = [
+        r#"{}"#,
+        r#"{"a":"x","b":0,"c":7,"d":true,"e":false,"f":null}"#,
+        r#"{ "a" : "x" , "n" : 9999999999999999999 }"#,
+        r#"{"dup":"first","dup":2}"#,
+        r#"{"z":1,"a":2}"#,
+    ];
+    let deferred = [
+        r#"{"n":18446744073709551615}"#,
+        r#"{"n":-1}"#,
+        r#"{"n":-0}"#,
+        r#"{"n":01}"#,
+        r#"{"n":1.0}"#,
+        r#"{"n":1e3}"#,
+        r#"{"n":1E3}"#,
+        r#"{"s":"a\"b"}"#,
+        r#"{"k\u0041":1}"#,
+        r#"{"o":{"p":1}}"#,
+        r#"{"l":[1]}"#,
+        r#"{"t":tru}"#,
+        r#"{"t":truex}"#,
+        r#"{"n":12x}"#,
+        r#"{"a":1,}"#,
+        r#"{"a" 1}"#,
+    ];
+    for (attributes, fast) in taken
+        .iter()
+        .map(|a| (a, true))
+        .chain(deferred.iter().map(|a| (a, false)))
+    {
+        let flat = fast::flat_attributes(attributes);
+        assert_eq!(flat.is_some(), fast, "{attributes}");
+        if let Some(map) = flat {
+            let by_serde: Map<String, Value> = serde_json::from_str(attributes).unwrap();
+            assert_eq!(map, by_serde, "{attributes}");
+        }
+        // Whichever way it is read, the record decodes as the full decoder decodes it.
+        let base = serde_json::to_string(&tool()).unwrap();
+        let text = format!(r#"{},"attributes":{attributes}}}"#, &base[..base.len() - 1]);
+        paths_agree(text.as_bytes());
+    }
+}
+
+#[test]
+fn decoding_into_a_reused_event_leaves_nothing_of_the_previous_one() {
+    let records = [
+        full_tool(),
+        token(),
+        full_token(),
+        tool(),
+        del(tool(), "agent"),
+        full_tool(),
+        set(tool(), "tool.operation", json!("Bearer abcdefgh12345678")),
+        set(
+            full_token(),
+            "note",
+            json!("an unknown field: the full decoder's"),
+        ),
+        token(),
+    ];
+    let mut slot = None;
+    for v in &records {
+        let bytes = serde_json::to_vec(v).unwrap();
+        match (D.decode(&bytes), D.decode_reusing(&bytes, &mut slot)) {
+            (Ok(fresh), Ok((reused, redactions))) => {
+                assert_eq!(*reused, fresh.event, "{v}");
+                assert_eq!(redactions, fresh.redactions, "{v}");
+            }
+            (Err(fresh), Err(reused)) => {
+                assert_eq!(reused, fresh, "{v}");
+                assert!(slot.is_none(), "a rejected record leaves no event behind");
+            }
+            (fresh, reused) => panic!("{v}: decode {fresh:?}, decode_reusing {reused:?}"),
         }
     }
 }
