@@ -22,7 +22,8 @@
 //! rounds of baselines + pipeline (default 3; each round's ratio is its own, and the median is
 //! the headline);
 //! `HOPTRAIL_BENCH_COMMIT_INTERVAL_MS` and `HOPTRAIL_BENCH_INDEX_THREADS` override the pipeline's
-//! `WriterConfig`, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
+//! `WriterConfig`, and `HOPTRAIL_BENCH_CONSUMER_PROPERTIES` (`key=value,…`) adds librdkafka
+//! consumer properties, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
 //! on 2 000 events as a smoke test; nothing here asserts on timings.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -63,6 +64,8 @@ const DEFAULT_ROUNDS: usize = 3;
 /// `WriterConfig::default()`, as `hoptrail serve` uses).
 const COMMIT_INTERVAL_ENV: &str = "HOPTRAIL_BENCH_COMMIT_INTERVAL_MS";
 const INDEX_THREADS_ENV: &str = "HOPTRAIL_BENCH_INDEX_THREADS";
+/// Extra librdkafka consumer properties for the pipeline, `key=value,key=value`.
+const CONSUMER_PROPERTIES_ENV: &str = "HOPTRAIL_BENCH_CONSUMER_PROPERTIES";
 const BROKER_ENVS: [&str; 2] = ["HOPTRAIL_BENCH_BROKERS", "HOPTRAIL_TEST_BROKERS"];
 const RAW_CHILD_ARG: &str = "--hoptrail-raw-child";
 /// Makes the raw child also time the collector's per-event work on one thread.
@@ -1263,6 +1266,15 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
         for key in ["session.timeout.ms", "max.poll.interval.ms"] {
             file.consumer_properties.insert(key.into(), "6000".into());
         }
+    }
+    if let Ok(extra) = std::env::var(CONSUMER_PROPERTIES_ENV) {
+        for pair in extra.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("{CONSUMER_PROPERTIES_ENV}: {pair:?} is not key=value"))?;
+            file.consumer_properties.insert(k.into(), v.into());
+        }
+        println!("  extra consumer properties: {extra}");
     }
     let kafka = KafkaConfig::from_file(file, Some(brokers.clone()), &BTreeMap::new())?
         .context("no brokers")?;
