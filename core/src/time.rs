@@ -55,12 +55,31 @@ pub fn write_rfc3339_us(us: i64, out: &mut String) {
     out.push('Z');
 }
 
-/// Writes the last `dst.len()` decimal digits of `v` (non-negative) into `dst`.
+/// `00` to `99`, back to back.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes the last `dst.len()` decimal digits of `v` (non-negative) into `dst`, two at a time:
+/// every stored event formats one or more times.
 fn put_digits(dst: &mut [u8], v: i64) {
     let mut n = v.unsigned_abs();
-    for d in dst.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut i = dst.len();
+    while i >= 2 {
+        let p = (n % 100) as usize * 2;
+        dst[i - 2..i].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
+        n /= 100;
+        i -= 2;
+    }
+    if i == 1 {
+        dst[0] = b'0' + (n % 10) as u8;
     }
 }
 

@@ -52,11 +52,24 @@ pub(crate) fn chunk_at(b: &[u8], at: usize) -> Option<&[u8; CHUNK]> {
 
 /// Whether any byte of `b` is in `class`.
 pub(crate) fn any(b: &[u8], class: Class) -> bool {
-    if b.len() < CHUNK {
-        // Padding with a byte of no class keeps the test exact.
-        let mut padded = [b'a'; CHUNK];
-        padded[..b.len()].copy_from_slice(b);
-        return mask(&padded, class) != 0;
+    let n = b.len();
+    if n < CHUNK {
+        // One chunk holding every byte of `b`, some twice, padded with a byte of no class: the
+        // test stays exact, and the copies have fixed sizes (plain loads, not a `memcpy` call:
+        // most strings are this short).
+        let mut chunk = [b'a'; CHUNK];
+        if n >= 8 {
+            chunk[..8].copy_from_slice(&b[..8]);
+            chunk[8..].copy_from_slice(&b[n - 8..]);
+        } else if n >= 4 {
+            chunk[..4].copy_from_slice(&b[..4]);
+            chunk[4..8].copy_from_slice(&b[n - 4..]);
+        } else if n > 0 {
+            chunk[0] = b[0];
+            chunk[1] = b[n / 2];
+            chunk[2] = b[n - 1];
+        }
+        return mask(&chunk, class) != 0;
     }
     let mut i = 0;
     while let Some(c) = chunk_at(b, i) {

@@ -602,3 +602,34 @@ proptest! {
         let _ = R.redact_str(&s, &mut c);
     }
 }
+
+/// Strings mixing trigger literals in any case, their fragments, and other bytes.
+fn trigger_soup() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        proptest::sample::select(TRIGGERS.to_vec()).prop_map(str::to_owned),
+        proptest::sample::select(TRIGGERS.to_vec()).prop_map(|t| t[..t.len() / 2].to_owned()),
+        "[a-zA-Z0-9_ -]{0,6}",
+        any::<char>().prop_map(String::from),
+    ];
+    proptest::collection::vec((piece, any::<u8>()), 0..8).prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(p, case)| match case % 3 {
+                0 => p,
+                1 => p.to_ascii_uppercase(),
+                _ => p.to_ascii_lowercase(),
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn the_trigger_walk_finds_what_aho_corasick_finds(s in trigger_soup()) {
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(TRIGGERS)
+            .unwrap();
+        prop_assert_eq!(R.trigger.is_match(&s), reference.is_match(&s), "{:?}", s);
+    }
+}
