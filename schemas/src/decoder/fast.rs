@@ -176,19 +176,33 @@ impl<'a> Scanner<'a> {
             _ => return None,
         }
         let mut items = Vec::new();
+        self.members(b']', |s| {
+            items.push(owned_id(s.string()?)?);
+            Some(())
+        })?;
+        Some(items)
+    }
+
+    /// The members of a container whose opening bracket was just read, through its `close`
+    /// bracket: `member` reads one (a value, or a key and its value); commas separate them.
+    fn members(
+        &mut self,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         self.ws();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.pos += 1;
-            return Some(items);
+            return Some(());
         }
         loop {
-            items.push(owned_id(self.string()?)?);
+            member(self)?;
             self.ws();
             match self.peek()? {
                 b',' => self.pos += 1,
-                b']' => {
+                c if c == close => {
                     self.pos += 1;
-                    return Some(items);
+                    return Some(());
                 }
                 _ => return None,
             }
@@ -208,31 +222,18 @@ impl<'a> Scanner<'a> {
         }
         self.eat(b'{')?;
         let mut out = T::default();
-        self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(Some(out));
-        }
         let mut seen = 0u32;
-        loop {
-            let i = index(self.string()?)?;
+        self.members(b'}', |s| {
+            let i = index(s.string()?)?;
             // A repeated key means "last one wins" to the full decoder; leave it to it.
             if seen & (1 << i) != 0 {
                 return None;
             }
             seen |= 1 << i;
-            self.eat(b':')?;
-            field(self, &mut out, i)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(Some(out));
-                }
-                _ => return None,
-            }
-        }
+            s.eat(b':')?;
+            field(s, &mut out, i)
+        })?;
+        Some(Some(out))
     }
 
     /// `attributes`: read here when flat (keys to plain strings, small non-negative integers,
@@ -263,35 +264,23 @@ impl<'a> Scanner<'a> {
     fn flat_map(&mut self) -> Option<Map<String, Value>> {
         self.eat(b'{')?;
         let mut map = Map::new();
-        self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(map);
-        }
-        loop {
-            let key = self.string()?;
-            self.eat(b':')?;
-            self.ws();
-            let value = match self.peek()? {
-                b'"' => Value::String(self.string()?.to_owned()),
-                b'0'..=b'9' => self.small_integer()?,
-                b't' => self.word(b"true").map(|()| Value::Bool(true))?,
-                b'f' => self.word(b"false").map(|()| Value::Bool(false))?,
-                b'n' => self.null().map(|()| Value::Null)?,
+        self.members(b'}', |s| {
+            let key = s.string()?;
+            s.eat(b':')?;
+            s.ws();
+            let value = match s.peek()? {
+                b'"' => Value::String(s.string()?.to_owned()),
+                b'0'..=b'9' => s.small_integer()?,
+                b't' => s.word(b"true").map(|()| Value::Bool(true))?,
+                b'f' => s.word(b"false").map(|()| Value::Bool(false))?,
+                b'n' => s.null().map(|()| Value::Null)?,
                 _ => return None,
             };
             // Last one wins, as in serde_json's own map visitor.
             map.insert(key.to_owned(), value);
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(map);
-                }
-                _ => return None,
-            }
-        }
+            Some(())
+        })?;
+        Some(map)
     }
 
     /// `0` or up to 19 digits without a leading zero, which serde_json reads as a `u64` too; a

@@ -97,10 +97,9 @@ fn paths_agree(bytes: &[u8]) -> bool {
 
 /// Every optional field set, in both kinds, `extra` included: what a reused event holds when
 /// the next record is written over it.
-fn full_tool() -> Value {
-    json!({
-        "schema": "hoptrail.tool_use.v1", "event_id": "used-1", "time": "2026-01-01T00:00:00Z",
-        "tenant": "acme",
+fn full(kind_fields: Value) -> Value {
+    let mut v = json!({
+        "event_id": "used", "time": "2026-01-01T00:00:00Z", "tenant": "acme",
         "agent": {"id": "used-agent", "workload": "spiffe://acme.corp/used",
                   "on_behalf_of": "someone@acme.corp", "name": "Used agent"},
         "session_id": "used-session",
@@ -108,32 +107,32 @@ fn full_tool() -> Value {
         "trace": {"trace_id": "0123456789abcdef0123456789ABCDEF", "span_id": "0123456789abcdef",
                   "parent_span_id": "fedcba9876543210"},
         "attributes": {"k": "v", "n": [1, 2]},
-        "system": "used.corp", "zone": "external",
+        "zone": "external",
+        "colour": "left over"
+    });
+    let fields = v.as_object_mut().expect("an object");
+    fields.extend(kind_fields.as_object().expect("an object").clone());
+    v
+}
+
+fn full_tool() -> Value {
+    full(json!({
+        "schema": "hoptrail.tool_use.v1", "system": "used.corp",
         "tool": {"name": "used.tool", "server": "mcp-used", "operation": "used operation"},
         "resource": "used://resource", "credential": {"id": "cred-used", "kind": "api_key"},
-        "outcome": "error", "delegated_by": {"agent_id": "boss", "session_id": "boss-session"},
-        "colour": "left over"
-    })
+        "outcome": "error", "delegated_by": {"agent_id": "boss", "session_id": "boss-session"}
+    }))
 }
 
 fn full_token() -> Value {
-    json!({
-        "schema": "hoptrail.token_use.v1", "event_id": "used-2", "time": "2026-01-01T00:00:00Z",
-        "tenant": "acme",
-        "agent": {"id": "used-agent", "workload": "spiffe://acme.corp/used",
-                  "on_behalf_of": "someone@acme.corp", "name": "Used agent"},
-        "session_id": "used-session",
-        "task": {"id": "TASK-9", "declared_tools": ["a"], "declared_systems": ["x", "y"]},
-        "trace": {"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "0123456789abcdef"},
-        "attributes": {"k": "v"},
-        "action": "exchanged",
+    full(json!({
+        "schema": "hoptrail.token_use.v1", "system": "sts.corp", "action": "exchanged",
         "token": {"id": "tok-used", "issuer": "idp", "subject": "spiffe://acme.corp/used",
                   "audience": ["a", "b"], "scopes": ["s"], "issued_at": "2026-01-01T00:00:00Z",
                   "expires_at": "2026-01-02T00:00:00Z", "parent_id": "tok-parent"},
-        "system": "sts.corp", "zone": "internal", "presenter": "spiffe://acme.corp/p",
-        "actor": {"agent_id": "delegate", "session_id": "delegate-session"},
-        "colour": "left over"
-    })
+        "presenter": "spiffe://acme.corp/p",
+        "actor": {"agent_id": "delegate", "session_id": "delegate-session"}
+    }))
 }
 
 static USED: LazyLock<[Event; 2]> = LazyLock::new(|| {
