@@ -82,6 +82,17 @@ const PINNED_CONSUMER_PROPERTIES: [(&str, &str); 3] = [
     ("enable.partition.eof", "false"),
 ];
 
+/// Consumer properties hoptrail sets unless the configuration sets them.
+const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
+    ("auto.offset.reset", "earliest"),
+    ("statistics.interval.ms", "5000"),
+    // Once its prefetch queue is full, librdkafka waits this long before fetching again (1 s
+    // by default). The collector empties a full queue (64 MiB) in well under a second, so with
+    // the default it then sat waiting on the network while the index had spare CPU; a commit,
+    // which stops consumption for a few hundred milliseconds, filled the queue every time.
+    ("fetch.queue.backoff.ms", "20"),
+];
+
 impl KafkaConfig {
     /// Validates the file section, with `brokers` from a flag taking precedence, and librdkafka
     /// properties from `env` (see [`ENV_PROPERTY_PREFIX`]) overriding the file.
@@ -171,10 +182,15 @@ impl KafkaConfig {
     }
 
     pub(crate) fn consumer_config(&self) -> ClientConfig {
-        let mut c = self.client_config();
-        c.set("group.id", &self.group_id)
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "5000");
+        let mut c = ClientConfig::new();
+        for (k, v) in CONSUMER_DEFAULTS {
+            c.set(k, v);
+        }
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c.set("group.id", &self.group_id);
         for (k, v) in &self.consumer_properties {
             c.set(k, v);
         }
@@ -282,6 +298,36 @@ mod tests {
         let producer: rdkafka::error::KafkaResult<rdkafka::producer::BaseProducer> =
             c.producer_config().create();
         assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
+    #[test]
+    fn consumer_defaults_yield_to_configured_properties() {
+        let mut file = KafkaConfigFile::default();
+        file.properties
+            .insert("auto.offset.reset".into(), "latest".into());
+        file.consumer_properties
+            .insert("fetch.queue.backoff.ms".into(), "500".into());
+        let c = KafkaConfig::from_file(file, Some("b:1".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
+        let consumer = c.consumer_config();
+        assert_eq!(consumer.get("auto.offset.reset"), Some("latest"));
+        assert_eq!(consumer.get("fetch.queue.backoff.ms"), Some("500"));
+        assert_eq!(consumer.get("statistics.interval.ms"), Some("5000"));
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+
+        let plain =
+            KafkaConfig::from_file(KafkaConfigFile::default(), Some("b:1".into()), &env(&[]))
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            plain.consumer_config().get("fetch.queue.backoff.ms"),
+            Some("20")
+        );
+        assert_eq!(
+            plain.consumer_config().get("group.id"),
+            Some(DEFAULT_GROUP_ID)
+        );
     }
 
     #[test]
