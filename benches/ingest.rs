@@ -1397,20 +1397,25 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let hwm_kb = proc_status_kb("VmHWM");
     let cpu_wall = started.elapsed().as_secs_f64();
     let cpu = cpu.finish();
-    // The counters as of the measured commit (stopping adds a final, empty one).
-    let m = metrics.render(index.num_docs());
+    // The counters as of the measured commit (stopping adds a final, empty one). The collector
+    // adds a commit's counts just after the commit is durable, when this thread may already have
+    // seen it: wait (untimed) for them to catch up, or the last commit's would be missing.
+    let counted = index.num_docs();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = metrics.render(counted);
+        if metric_sum(&m, names::EVENTS_INDEXED) as u64 >= counted || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     handle.stop()?;
     let indexed = index.num_docs();
     let (first_at, first_docs) = first_commit.unwrap_or((finished, 0));
     let first_record = first_record.unwrap_or(first_at);
     let last_handled = last_busy.unwrap_or(finished).min(finished);
 
-    let metric = |name: &str| -> f64 {
-        m.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let metric = |name: &str| metric_sum(&m, name);
     ensure!(
         indexed == n as u64,
         "the index holds {indexed} events of the {n} produced: {} duplicates, {} rejected",
@@ -1586,6 +1591,14 @@ fn check_logs_complete(
         }
     }
     Ok(())
+}
+
+/// The sum of a metric's samples (all label sets) in Prometheus text.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// True when the index's last durable commit covers every produced offset.

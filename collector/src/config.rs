@@ -83,7 +83,7 @@ const PINNED_CONSUMER_PROPERTIES: [(&str, &str); 3] = [
 ];
 
 /// Consumer properties hoptrail sets unless the configuration sets them.
-const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
+const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
     ("auto.offset.reset", "earliest"),
     ("statistics.interval.ms", "5000"),
     // Once its prefetch queue is full, librdkafka waits this long before fetching again (1 s
@@ -91,6 +91,11 @@ const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
     // the default it then sat waiting on the network while the index had spare CPU; a commit,
     // which stops consumption for a few hundred milliseconds, filled the queue every time.
     ("fetch.queue.backoff.ms", "20"),
+    // librdkafka asks for at most 1 MiB per partition by default: with a few busy partitions
+    // that is many small fetches, each costing the broker (on the same cores in a small
+    // deployment) a request's overhead. The whole response stays bounded by `fetch.max.bytes`
+    // and the prefetch queue by `queued.max.messages.kbytes`.
+    ("max.partition.fetch.bytes", "4194304"),
 ];
 
 impl KafkaConfig {
@@ -324,6 +329,23 @@ mod tests {
             plain.consumer_config().get("fetch.queue.backoff.ms"),
             Some("20")
         );
+        assert_eq!(
+            plain.consumer_config().get("max.partition.fetch.bytes"),
+            Some("4194304")
+        );
+
+        // A response limit below the per-partition default still makes a valid consumer: the
+        // broker caps a whole fetch response at it, whatever each partition asked for.
+        let mut small = KafkaConfigFile::default();
+        small
+            .consumer_properties
+            .insert("fetch.max.bytes".into(), "1048576".into());
+        let small = KafkaConfig::from_file(small, Some("127.0.0.1:1".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
+        let consumer: rdkafka::error::KafkaResult<rdkafka::consumer::BaseConsumer> =
+            small.consumer_config().create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
         assert_eq!(
             plain.consumer_config().get("group.id"),
             Some(DEFAULT_GROUP_ID)
