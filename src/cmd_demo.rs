@@ -42,7 +42,7 @@ pub fn run(listen: String, data_dir: Option<PathBuf>, no_serve: bool) -> Result<
     let index = EventIndex::open_or_create(&data_dir)
         .with_context(|| format!("opening the demo index in {}", data_dir.display()))?;
     // The demo's own key, so the commands it prints work as shown.
-    let mut keys = KeyFile::load(&data_dir)?;
+    let mut keys = KeyFile::load_for_update(&data_dir)?;
     let (_, key) = keys.create(
         DEFAULT_TENANT,
         Role::Admin,

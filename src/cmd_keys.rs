@@ -17,7 +17,7 @@ pub fn create(
 ) -> Result<ExitCode> {
     let now = Utc::now();
     let expires_at = expires.map(|e| parse_expiry(e, now)).transpose()?;
-    let mut file = KeyFile::load(data_dir)?;
+    let mut file = KeyFile::load_for_update(data_dir)?;
     let name = name
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{role}@{tenant}"));
@@ -78,7 +78,7 @@ pub fn list(data_dir: &Path, json: bool) -> Result<ExitCode> {
 
 /// Revokes a key; a running `serve` refuses it from its next request.
 pub fn revoke(data_dir: &Path, id: &str) -> Result<ExitCode> {
-    let mut file = KeyFile::load(data_dir)?;
+    let mut file = KeyFile::load_for_update(data_dir)?;
     let record = file.revoke(id, Utc::now())?.clone();
     file.save()?;
     eprintln!(

@@ -19,6 +19,11 @@ use super::role::Role;
 /// File name of the key store inside the data directory.
 pub const KEYS_FILE: &str = "keys.json";
 
+/// Beside the store: a change holds an exclusive lock on it from load to save. Without it, two
+/// `keys` commands at once would each write the set they loaded, and the later write would
+/// drop the other's change; a dropped revocation leaves a revoked key working.
+const LOCK_FILE: &str = "keys.json.lock";
+
 /// Longest tenant name, matching the index's limits on identifiers.
 const MAX_TENANT_LEN: usize = 64;
 
@@ -92,6 +97,8 @@ struct KeyFileBody {
 pub struct KeyFile {
     path: PathBuf,
     body: KeyFileBody,
+    /// Held by [`KeyFile::load_for_update`]; unlocked when the `KeyFile` is dropped.
+    _lock: Option<std::fs::File>,
 }
 
 impl KeyFile {
@@ -111,7 +118,33 @@ impl KeyFile {
             },
             Err(source) => return Err(KeyStoreError::Io { path, source }),
         };
-        Ok(KeyFile { path, body })
+        Ok(KeyFile {
+            path,
+            body,
+            _lock: None,
+        })
+    }
+
+    /// Loads the store in `data_dir` to change it: waits for any other change to finish, and
+    /// keeps others waiting until this `KeyFile` is dropped, so that load, change and
+    /// [`KeyFile::save`] act as one step.
+    pub fn load_for_update(data_dir: &Path) -> Result<KeyFile, KeyStoreError> {
+        use fs4::fs_std::FileExt;
+        let path = data_dir.join(LOCK_FILE);
+        let io = |source| KeyStoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options.open(&path).map_err(io)?;
+        lock.lock_exclusive().map_err(io)?;
+        let mut file = Self::load(data_dir)?;
+        file._lock = Some(lock);
+        Ok(file)
     }
 
     /// Every key, oldest first.
@@ -381,6 +414,43 @@ fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_made_at_the_same_time_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = KeyFile::load_for_update(dir.path()).unwrap();
+        let (kept, _) = first
+            .create("acme", Role::Analyst, "first", None, now())
+            .unwrap();
+        let kept = kept.id.clone();
+        let path = dir.path().to_owned();
+        // The second change starts while the first is loaded but not saved: it must wait, then
+        // see the first one's key.
+        let second = std::thread::spawn(move || {
+            let mut file = KeyFile::load_for_update(&path).unwrap();
+            let (record, _) = file
+                .create("acme", Role::Analyst, "second", None, now())
+                .unwrap();
+            let id = record.id.clone();
+            file.save().unwrap();
+            id
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !second.is_finished(),
+            "the second change waits for the first"
+        );
+        first.save().unwrap();
+        drop(first);
+        let added = second.join().unwrap();
+        let ids: Vec<String> = KeyFile::load(dir.path())
+            .unwrap()
+            .keys()
+            .iter()
+            .map(|k| k.id.clone())
+            .collect();
+        assert_eq!(ids, [kept, added]);
+    }
 
     fn now() -> DateTime<Utc> {
         Utc::now()
