@@ -47,16 +47,25 @@ impl ProducerContext for Deliveries {
 /// Picks the topic for a record: by its `schema` (tool use first topic, token use second), and
 /// the first topic for anything unreadable so that the collector dead-letters it with a reason.
 fn route<'a>(line: &'a [u8], topics: &'a [String]) -> (&'a str, Option<String>) {
-    let parsed: Option<Route<'_>> = serde_json::from_slice(line).ok();
-    let schema = parsed.as_ref().and_then(|r| r.schema.as_deref());
-    let topic = match schema {
+    let (schema, key) = match serde_json::from_slice::<Route<'_>>(line) {
+        Ok(r) => (
+            r.schema.map(|s| s.into_owned()),
+            r.agent.and_then(|a| a.id).map(|k| k.into_owned()),
+        ),
+        // A record the collector will reject (say, a numeric `agent.id`) still goes to its
+        // schema's topic, so that its dead letter lands beside that topic's.
+        Err(_) => match serde_json::from_slice::<serde_json::Value>(line) {
+            Ok(v) => (
+                v["schema"].as_str().map(str::to_owned),
+                v["agent"]["id"].as_str().map(str::to_owned),
+            ),
+            Err(_) => (None, None),
+        },
+    };
+    let topic = match schema.as_deref() {
         Some(hoptrail_core::event::TOKEN_USE_V1) if topics.len() > 1 => &topics[1],
         _ => &topics[0],
     };
-    let key = parsed
-        .and_then(|r| r.agent)
-        .and_then(|a| a.id)
-        .map(|k| k.into_owned());
     (topic, key)
 }
 
@@ -150,6 +159,21 @@ mod tests {
         let t = topics();
         let (topic, key) = route(
             br#"{"schema":"hoptrail.token_use.v1","agent":{"id":"a1"}}"#,
+            &t,
+        );
+        assert_eq!((topic, key.as_deref()), ("token", Some("a1")));
+    }
+
+    #[test]
+    fn a_token_event_the_collector_will_reject_still_goes_to_the_token_topic() {
+        let t = topics();
+        let (topic, key) = route(
+            br#"{"schema":"hoptrail.token_use.v1","agent":{"id":7},"token":"x"}"#,
+            &t,
+        );
+        assert_eq!((topic, key), ("token", None));
+        let (topic, key) = route(
+            br#"{"schema":"hoptrail.token_use.v1","agent":{"id":"a1","name":[1]},"x":{"y":1}}"#,
             &t,
         );
         assert_eq!((topic, key.as_deref()), ("token", Some("a1")));

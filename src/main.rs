@@ -123,7 +123,10 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Produce NDJSON events to Kafka, routed by `schema` to the configured topics and keyed by
-    /// `agent.id` (so one agent's events stay in order on one partition).
+    /// `agent.id` (so one agent's events stay in order on one partition). Tool-use events go to
+    /// the first configured topic, token-use events to the second (default
+    /// `agent.tool-use.v1` and `agent.token-use.v1`); a record without a readable schema goes to
+    /// the first, where the collector dead-letters it with its reason.
     Send {
         /// NDJSON file; `-` reads standard input.
         file: PathBuf,

@@ -281,6 +281,17 @@ fn oversized_and_deeply_nested_requests_are_refused_before_any_search() {
             .0,
         400
     );
+    // An id whose percent-encoding is not UTF-8 is a JSON 400 like every other bad input.
+    for route in ROUTES
+        .iter()
+        .map(|(r, _)| *r)
+        .filter(|r| r.matches('/').count() > 2)
+    {
+        let id = route.split('/').nth(3).unwrap();
+        let (status, body) = server.get_as(Some(key), &route.replacen(id, "%FF%FE", 1));
+        assert_eq!(status, 400, "{route}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{route}: {body}");
+    }
 }
 
 #[test]

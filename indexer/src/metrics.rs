@@ -21,7 +21,9 @@ pub mod names {
     pub const REDACTIONS: &str = "hoptrail_redactions_total";
     /// Index commits.
     pub const COMMITS: &str = "hoptrail_index_commits_total";
-    /// Cumulative commit time.
+    /// Commit durations, a histogram (`_bucket{le}`, `_sum`, `_count`).
+    pub const COMMIT_SECONDS: &str = "hoptrail_index_commit_duration_seconds";
+    /// Cumulative commit time (the histogram's `_sum`).
     pub const COMMIT_SECONDS_SUM: &str = "hoptrail_index_commit_duration_seconds_sum";
     /// Duration of the latest commit.
     pub const COMMIT_SECONDS_LAST: &str = "hoptrail_index_commit_duration_seconds_last";
@@ -35,6 +37,10 @@ pub mod names {
     pub const ALERTS_RAISED: &str = "hoptrail_alerts_raised_total";
 }
 
+/// Upper bounds of the commit-duration histogram: a healthy commit takes tens to hundreds of
+/// milliseconds; seconds mean the indexer is falling behind or the disk is slow.
+const COMMIT_BUCKETS_SECONDS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Shared counters of one hoptrail process.
 #[derive(Default)]
 pub struct Metrics {
@@ -45,6 +51,8 @@ pub struct Metrics {
     commits: AtomicU64,
     commit_micros_sum: AtomicU64,
     commit_micros_last: AtomicU64,
+    /// Commits per bucket of [`COMMIT_BUCKETS_SECONDS`], not cumulative (summed when rendered).
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS_SECONDS.len()],
     dlq_records: AtomicU64,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
     alerts: [AtomicU64; RuleId::COUNT],
@@ -99,6 +107,10 @@ impl Metrics {
         self.commits.fetch_add(1, Relaxed);
         self.commit_micros_sum.fetch_add(micros, Relaxed);
         self.commit_micros_last.store(micros, Relaxed);
+        let secs = duration.as_secs_f64();
+        if let Some(i) = COMMIT_BUCKETS_SECONDS.iter().position(|le| secs <= *le) {
+            self.commit_buckets[i].fetch_add(1, Relaxed);
+        }
     }
 
     /// Replaces the consumer lag figures (from librdkafka statistics).
@@ -176,7 +188,24 @@ impl Metrics {
         let secs = |micros: u64| micros as f64 / 1e6;
         let _ = writeln!(
             out,
-            "# HELP {0} Total time spent committing the index.\n# TYPE {0} counter\n{0} {1}",
+            "# HELP {0} Index commit durations (prepare, fsync, reader reload).\n# TYPE {0} histogram",
+            names::COMMIT_SECONDS
+        );
+        let mut cumulative = 0;
+        for (le, n) in COMMIT_BUCKETS_SECONDS.iter().zip(&self.commit_buckets) {
+            cumulative += n.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "{}_bucket{{le=\"{le}\"}} {cumulative}",
+                names::COMMIT_SECONDS
+            );
+        }
+        let commits = self.commits.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "{0}_bucket{{le=\"+Inf\"}} {1}\n{2} {3}\n{0}_count {1}",
+            names::COMMIT_SECONDS,
+            commits,
             names::COMMIT_SECONDS_SUM,
             secs(self.commit_micros_sum.load(Relaxed))
         );
@@ -229,4 +258,103 @@ fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hoptrail_schemas::Redactor;
+
+    use super::*;
+
+    fn sample(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+    }
+
+    #[test]
+    fn every_series_the_operators_dashboards_need_is_rendered_with_its_value() {
+        let metrics = Metrics::default();
+        let mut batch = BatchCounts {
+            added: 7,
+            duplicate: 2,
+            dlq_records: 3,
+            ..BatchCounts::default()
+        };
+        batch.reject(Reason::ALL[0]);
+        batch.reject(Reason::ALL[0]);
+        batch.reject(Reason::ALL[1]);
+        Redactor::new().redact_str(
+            "Authorization: Bearer abcdefghijklmnop",
+            &mut batch.redactions,
+        );
+        metrics.record_committed_batch(&batch);
+        metrics.record_commit(Duration::from_millis(30));
+        metrics.record_commit(Duration::from_millis(700));
+        metrics.set_lag(BTreeMap::from([(("agent.tool-use.v1".to_owned(), 3), 42)]));
+
+        let text = metrics.render(1234);
+        assert_eq!(sample(&text, names::EVENTS_INDEXED), 7.0);
+        assert_eq!(sample(&text, names::EVENTS_DUPLICATE), 2.0);
+        assert_eq!(sample(&text, names::DLQ_RECORDS), 3.0);
+        let rejected =
+            |r: Reason| format!("{}{{reason=\"{}\"}}", names::EVENTS_REJECTED, r.as_str());
+        assert_eq!(sample(&text, &rejected(Reason::ALL[0])), 2.0);
+        assert_eq!(sample(&text, &rejected(Reason::ALL[1])), 1.0);
+        let redacted = |k: SecretKind| format!("{}{{kind=\"{}\"}}", names::REDACTIONS, k.as_str());
+        assert_eq!(sample(&text, &redacted(SecretKind::BearerAuth)), 1.0);
+        assert_eq!(sample(&text, &redacted(SecretKind::Jwt)), 0.0);
+        assert_eq!(sample(&text, names::INDEX_DOCS), 1234.0);
+        assert_eq!(
+            sample(
+                &text,
+                "hoptrail_consumer_lag{topic=\"agent.tool-use.v1\",partition=\"3\"}"
+            ),
+            42.0
+        );
+        assert_eq!(sample(&text, names::COMMITS), 2.0);
+        assert!((sample(&text, names::COMMIT_SECONDS_SUM) - 0.73).abs() < 1e-9);
+        assert_eq!(sample(&text, names::COMMIT_SECONDS_LAST), 0.7);
+    }
+
+    #[test]
+    fn commit_durations_form_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        for ms in [5, 30, 700, 60_000] {
+            metrics.record_commit(Duration::from_millis(ms));
+        }
+        let text = metrics.render(0);
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!("{}_bucket{{le=\"{le}\"}}", names::COMMIT_SECONDS),
+            )
+        };
+        assert_eq!(bucket("0.01"), 1.0);
+        assert_eq!(bucket("0.05"), 2.0);
+        assert_eq!(bucket("0.5"), 2.0);
+        assert_eq!(bucket("1"), 3.0);
+        assert_eq!(
+            bucket("10"),
+            3.0,
+            "a minute-long commit is above every bound"
+        );
+        assert_eq!(bucket("+Inf"), 4.0);
+        assert_eq!(
+            sample(&text, &format!("{}_count", names::COMMIT_SECONDS)),
+            4.0
+        );
+        assert!(text.contains(&format!("# TYPE {} histogram", names::COMMIT_SECONDS)));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = Metrics::default();
+        metrics.set_lag(BTreeMap::from([(("odd\"topic\\\n".to_owned(), 0), 1)]));
+        assert!(metrics
+            .render(0)
+            .contains(r#"hoptrail_consumer_lag{topic="odd\"topic\\\n",partition="0"} 1"#));
+    }
 }

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The query string is longer than the API accepts.
     #[error("query string too long")]
     UriTooLong,
+    /// The request took longer than the API allows.
+    #[error("the request took longer than {0:?}; narrow it")]
+    Timeout(std::time::Duration),
     /// A dependency of answering is down (the audit log).
     #[error("{0}")]
     Unavailable(&'static str),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -1,7 +1,7 @@
 //! `GET /v1/events` and `GET /v1/events/{event_id}`.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::openapi::ErrorBody;
+use super::path_id::PathId;
 
 use super::tenant::Tenant;
 use crate::auth::ResultCount;
@@ -159,7 +160,7 @@ pub(crate) async fn search(
 pub(crate) async fn get_event(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(event_id): Path<String>,
+    PathId(event_id): PathId,
 ) -> Result<Response, ApiError> {
     let searcher = state.searcher.clone();
     let id = event_id.clone();

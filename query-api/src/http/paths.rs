@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::openapi::ErrorBody;
+use super::path_id::PathId;
 use serde_json::{json, Value};
 
 use super::tenant::Tenant;
@@ -149,7 +150,7 @@ fn render(path: &Path, format: Format) -> Response {
 pub(crate) async fn agent_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    UrlPath(agent_id): UrlPath<String>,
+    PathId(agent_id): PathId,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let root = PathRoot::Agent(agent_id.as_str().into());
@@ -172,7 +173,7 @@ pub(crate) async fn agent_path(
 pub(crate) async fn session_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    UrlPath(session_id): UrlPath<String>,
+    PathId(session_id): PathId,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let root = PathRoot::Session(session_id.as_str().into());
@@ -276,7 +277,7 @@ fn delegation_json(d: &Delegation) -> Value {
 pub(crate) async fn credential_path(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    UrlPath(credential_id): UrlPath<String>,
+    PathId(credential_id): PathId,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;
@@ -434,7 +435,7 @@ fn credential_view(
 pub(crate) async fn system_reach(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    UrlPath(system): UrlPath<String>,
+    PathId(system): PathId,
     params: Result<Query<PathParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = parse(params)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 use super::openapi::ErrorBody;
+use super::path_id::PathId;
 use super::tenant::Tenant;
 use crate::auth::ResultCount;
 use crate::{ApiError, AppState};
@@ -142,7 +143,7 @@ fn alerts_by_step(steps: &[ReplayStep], alerts: Vec<Alert>) -> HashMap<usize, Ve
 pub(crate) async fn replay(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    UrlPath(session_id): UrlPath<String>,
+    PathId(session_id): PathId,
     headers: HeaderMap,
     params: Result<Query<ReplayParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
