@@ -24,7 +24,11 @@
 //! `HOPTRAIL_BENCH_COMMIT_INTERVAL_MS` and `HOPTRAIL_BENCH_INDEX_THREADS` override the pipeline's
 //! `WriterConfig`, and `HOPTRAIL_BENCH_CONSUMER_PROPERTIES` (`key=value,…`) adds librdkafka
 //! consumer properties, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
-//! on 2 000 events as a smoke test; nothing here asserts on timings.
+//! on 2 000 events as a smoke test, followed by a short freshness run; nothing here asserts on
+//! timings.
+//!
+//! `cargo bench --bench ingest -- --freshness` measures instead how soon an event is searchable
+//! while events flow at a steady rate (`ingest_parts/freshness.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -87,6 +91,11 @@ const E2E_DEADLINE: Duration = Duration::from_secs(600);
 // The same allocator, tuned as there, as the `hoptrail` binary, for both sides of the comparison.
 #[path = "../src/allocator.rs"]
 mod allocator;
+#[path = "ingest_parts/freshness.rs"]
+mod freshness;
+
+/// Runs the freshness measurement (`freshness.rs`) instead of the throughput rounds.
+const FRESHNESS_ARG: &str = "--freshness";
 
 fn main() -> Result<()> {
     allocator::tune();
@@ -108,6 +117,9 @@ fn main() -> Result<()> {
     }
     if args.iter().any(|a| a == PREPARE_LOOP_ARG) {
         return prepare_loop(n);
+    }
+    if args.iter().any(|a| a == FRESHNESS_ARG) {
+        return freshness::run(bench_mode);
     }
 
     let cores = cores();
@@ -135,6 +147,11 @@ fn main() -> Result<()> {
     }
     if rounds > 1 {
         print_rounds(&figures);
+    }
+    if !bench_mode {
+        // Under `cargo test`, the freshness phase runs too, briefly, so that it keeps working.
+        println!();
+        freshness::run(false)?;
     }
     Ok(())
 }
@@ -1220,101 +1237,135 @@ struct E2eResult {
     foreign: f64,
 }
 
-fn end_to_end(n: usize) -> Result<E2eResult> {
-    let run_id = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
-    );
-    let topics: Vec<String> = DEFAULT_TOPICS
-        .iter()
-        .map(|t| format!("bench-{run_id}.{t}"))
-        .collect();
-    let real_broker = BROKER_ENVS.iter().find_map(|k| {
-        std::env::var(k)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| (*k, v))
-    });
-    let (mock, brokers, broker) = match &real_broker {
-        Some((var, brokers)) => (
-            None,
-            brokers.clone(),
-            format!("real broker {brokers} (from {var})"),
-        ),
-        None => {
-            let mock = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
-            let brokers = mock.bootstrap_servers();
-            (
-                Some(mock),
-                brokers,
-                "librdkafka mock cluster (in-process, 1 broker)".to_owned(),
-            )
-        }
-    };
-    println!("  broker: {broker}");
+/// The broker a bench phase runs against, with its topics named for this run (so that runs never
+/// share a log): a real one named by `HOPTRAIL_BENCH_BROKERS` or `HOPTRAIL_TEST_BROKERS`, else
+/// librdkafka's in-process mock cluster.
+struct BenchBroker {
+    mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    description: String,
+    kafka: KafkaConfig,
+    /// The input topics, tool use first.
+    topics: Vec<String>,
+    /// The input topics and their dead-letter topics.
+    all_topics: Vec<String>,
+}
 
-    let mut file = KafkaConfigFile {
-        topics: Some(topics.clone()),
-        group_id: Some(format!("hoptrail-bench-{run_id}")),
-        ..Default::default()
-    };
-    if mock.is_none() {
-        // Tansu is slow to complete a group join with librdkafka's default timeouts.
-        for key in ["session.timeout.ms", "max.poll.interval.ms"] {
-            file.consumer_properties.insert(key.into(), "6000".into());
-        }
-    }
-    if let Ok(extra) = std::env::var(CONSUMER_PROPERTIES_ENV) {
-        for pair in extra.split(',').filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .with_context(|| format!("{CONSUMER_PROPERTIES_ENV}: {pair:?} is not key=value"))?;
-            file.consumer_properties.insert(k.into(), v.into());
-        }
-        println!("  extra consumer properties: {extra}");
-    }
-    let kafka = KafkaConfig::from_file(file, Some(brokers.clone()), &BTreeMap::new())?
-        .context("no brokers")?;
-    let mut all_topics = topics.clone();
-    all_topics.extend(
-        topics
+impl BenchBroker {
+    fn start() -> Result<Self> {
+        let run_id = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        );
+        let topics: Vec<String> = DEFAULT_TOPICS
             .iter()
-            .map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)),
-    );
-    let partitions = match &mock {
-        Some(mock) => {
-            let mut topic_bytes = [0u64; DEFAULT_TOPICS.len()];
-            for i in 0..n {
-                let g = generate(i);
-                topic_bytes[g.topic] += g.payload.len() as u64;
+            .map(|t| format!("bench-{run_id}.{t}"))
+            .collect();
+        let real_broker = BROKER_ENVS.iter().find_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (*k, v))
+        });
+        let (mock, brokers, broker) = match &real_broker {
+            Some((var, brokers)) => (
+                None,
+                brokers.clone(),
+                format!("real broker {brokers} (from {var})"),
+            ),
+            None => {
+                let mock = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
+                let brokers = mock.bootstrap_servers();
+                (
+                    Some(mock),
+                    brokers,
+                    "librdkafka mock cluster (in-process, 1 broker)".to_owned(),
+                )
             }
-            let largest = topic_bytes.iter().copied().max().unwrap_or(0);
-            let partitions = PARTITIONS.max(largest.div_ceil(MOCK_PARTITION_BYTES) as i32);
-            for t in &all_topics {
-                mock.create_topic(t, partitions, 1)?;
+        };
+
+        let mut file = KafkaConfigFile {
+            topics: Some(topics.clone()),
+            group_id: Some(format!("hoptrail-bench-{run_id}")),
+            ..Default::default()
+        };
+        if mock.is_none() {
+            // Tansu is slow to complete a group join with librdkafka's default timeouts.
+            for key in ["session.timeout.ms", "max.poll.interval.ms"] {
+                file.consumer_properties.insert(key.into(), "6000".into());
             }
-            partitions
         }
-        None => {
-            tokio::runtime::Builder::new_current_thread()
+        if let Ok(extra) = std::env::var(CONSUMER_PROPERTIES_ENV) {
+            for pair in extra.split(',').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').with_context(|| {
+                    format!("{CONSUMER_PROPERTIES_ENV}: {pair:?} is not key=value")
+                })?;
+                file.consumer_properties.insert(k.into(), v.into());
+            }
+            println!("  extra consumer properties: {extra}");
+        }
+        let kafka = KafkaConfig::from_file(file, Some(brokers.clone()), &BTreeMap::new())?
+            .context("no brokers")?;
+        let mut all_topics = topics.clone();
+        all_topics.extend(
+            topics
+                .iter()
+                .map(|t| dead_letter_topic(t, &kafka.dead_letter_suffix)),
+        );
+        Ok(BenchBroker {
+            mock,
+            description: broker,
+            kafka,
+            topics,
+            all_topics,
+        })
+    }
+
+    /// Creates the topics with `partitions` each (on the mock, at least enough that no partition
+    /// outgrows what the mock keeps of its log).
+    fn create_topics(&self, partitions: i32) -> Result<i32> {
+        match &self.mock {
+            Some(mock) => {
+                for t in &self.all_topics {
+                    mock.create_topic(t, partitions, 1)?;
+                }
+            }
+            None => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(create_topics(&kafka, &all_topics, PARTITIONS))?;
-            PARTITIONS
+                .block_on(create_topics(&self.kafka, &self.all_topics, partitions))?,
         }
-    };
+        Ok(partitions)
+    }
+}
 
-    let (bytes, produce_secs, expected) = produce(&kafka, &topics, partitions, n)?;
+fn end_to_end(n: usize) -> Result<E2eResult> {
+    let bench = BenchBroker::start()?;
+    println!("  broker: {}", bench.description);
+    let (kafka, topics) = (&bench.kafka, &bench.topics);
+    let partitions = if bench.mock.is_some() {
+        let mut topic_bytes = [0u64; DEFAULT_TOPICS.len()];
+        for i in 0..n {
+            let g = generate(i);
+            topic_bytes[g.topic] += g.payload.len() as u64;
+        }
+        let largest = topic_bytes.iter().copied().max().unwrap_or(0);
+        PARTITIONS.max(largest.div_ceil(MOCK_PARTITION_BYTES) as i32)
+    } else {
+        PARTITIONS
+    };
+    bench.create_topics(partitions)?;
+
+    let (bytes, produce_secs, expected) = produce(kafka, topics, partitions, n)?;
     println!(
         "  produced {n} events ({:.1} MB) to {} topics x {partitions} partitions in {:.2} s, before starting the pipeline",
         bytes as f64 / 1e6,
         topics.len(),
         produce_secs
     );
-    check_logs_complete(&kafka, &topics, partitions, &expected)?;
+    check_logs_complete(kafka, topics, partitions, &expected)?;
 
     let mut writer_config = WriterConfig::default();
     if let Some(ms) = env_number(COMMIT_INTERVAL_ENV)? {
@@ -1339,7 +1390,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let cpu = BackgroundSampler::start();
     let started = Instant::now();
     let writer = index.writer(writer_config.clone())?;
-    let mut handle = Pipeline::new(&kafka, writer, metrics.clone())?.spawn()?;
+    let mut handle = Pipeline::new(kafka, writer, metrics.clone())?.spawn()?;
     let mut first_commit: Option<(Duration, u64)> = None;
     let mut first_record: Option<Duration> = None;
     let mut last_busy: Option<Duration> = None;
@@ -1472,7 +1523,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     println!(
         "  RSS {} MiB at pipeline start{}, peak {} MiB{}",
         rss_before_kb / 1024,
-        if mock.is_some() {
+        if bench.mock.is_some() {
             " (the mock broker's log is in this process)"
         } else {
             ""
@@ -1484,10 +1535,13 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
             " (whole process; peak reset unsupported)"
         }
     );
-    drop(mock);
+    let mock = bench.mock.is_some();
+    let broker = bench.description.clone();
+    // Dropped only now: the mock broker's log stays in memory to the end, as it was measured.
+    drop(bench);
     Ok(E2eResult {
         broker,
-        mock: real_broker.is_none(),
+        mock,
         bytes,
         first_record_secs: first_record.as_secs_f64(),
         handling_secs,
