@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hoptrail_collector::KafkaConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use serde::Deserialize;
@@ -73,10 +72,11 @@ pub fn run(
     file: PathBuf,
     brokers: String,
     topic: Option<String>,
+    properties: &[(String, String)],
     config: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let file_config = settings::load(config.as_deref())?;
-    let kafka = KafkaConfig::from_file(file_config.kafka, Some(brokers), &settings::env_map())?
+    let kafka = settings::kafka(&file_config, Some(brokers), properties, settings::env_map())?
         .context("no brokers")?;
     let topics = match topic {
         Some(t) => vec![t],

@@ -17,23 +17,34 @@ use hoptrail_query_api::{AppState, Readiness};
 
 use crate::{settings, IndexArgs};
 
+/// The Kafka settings given as flags.
+pub struct KafkaFlags {
+    pub brokers: Option<String>,
+    pub group_id: Option<String>,
+    pub properties: Vec<(String, String)>,
+}
+
 pub fn run(
     index: IndexArgs,
-    brokers: Option<String>,
-    group_id: Option<String>,
+    kafka_flags: KafkaFlags,
     listen: Option<String>,
     create: bool,
     api_flags: settings::ApiFlags,
 ) -> Result<ExitCode> {
     let mut file = settings::load(index.config.as_deref())?;
-    if group_id.is_some() {
-        file.kafka.group_id = group_id;
+    if kafka_flags.group_id.is_some() {
+        file.kafka.group_id = kafka_flags.group_id;
     }
     let data_dir = settings::data_dir(index.data_dir, &file);
     let listen = listen
         .or_else(|| file.listen.clone())
         .unwrap_or_else(|| settings::DEFAULT_LISTEN.to_owned());
-    let mut kafka = settings::kafka(&file, brokers)?;
+    let mut kafka = settings::kafka(
+        &file,
+        kafka_flags.brokers,
+        &kafka_flags.properties,
+        settings::env_map(),
+    )?;
     if let Some(k) = kafka.as_mut() {
         k.create_topics |= create;
     }

@@ -57,6 +57,12 @@ enum Command {
         /// Kafka consumer group [default: hoptrail]. Run one group per data directory.
         #[arg(long, env = "HOPTRAIL_GROUP_ID")]
         group_id: Option<String>,
+        /// A librdkafka property for the consumer and the dead-letter producer, KEY=VALUE
+        /// (repeatable; overrides the config file and HOPTRAIL_KAFKA_PROPERTY_*). Pass secrets
+        /// such as sasl.password through HOPTRAIL_KAFKA_PROPERTY_SASL_PASSWORD instead: a flag
+        /// is visible to every user of the machine.
+        #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = settings::parse_property)]
+        kafka_properties: Vec<(String, String)>,
         /// Address of the HTTP API [default: 127.0.0.1:7700].
         #[arg(long, env = "HOPTRAIL_LISTEN")]
         listen: Option<String>,
@@ -136,6 +142,9 @@ enum Command {
         /// Send every record to this topic instead of routing by schema.
         #[arg(long)]
         topic: Option<String>,
+        /// A librdkafka property for the producer, KEY=VALUE (repeatable; as for `serve`).
+        #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = settings::parse_property)]
+        kafka_properties: Vec<(String, String)>,
         /// Config file whose [kafka] section supplies topics and librdkafka properties.
         #[arg(long, env = "HOPTRAIL_CONFIG")]
         config: Option<PathBuf>,
@@ -205,6 +214,7 @@ fn main() -> ExitCode {
             index,
             brokers,
             group_id,
+            kafka_properties,
             listen,
             create_topics,
             tls_cert,
@@ -212,8 +222,11 @@ fn main() -> ExitCode {
             metrics_listen,
         } => cmd_serve::run(
             index,
-            brokers,
-            group_id,
+            cmd_serve::KafkaFlags {
+                brokers,
+                group_id,
+                properties: kafka_properties,
+            },
             listen,
             create_topics,
             settings::ApiFlags {
@@ -261,8 +274,9 @@ fn main() -> ExitCode {
             file,
             brokers,
             topic,
+            kafka_properties,
             config,
-        } => cmd_send::run(file, brokers, topic, config),
+        } => cmd_send::run(file, brokers, topic, &kafka_properties, config),
         Command::Demo {
             listen,
             data_dir,

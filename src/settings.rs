@@ -151,12 +151,34 @@ pub fn env_map() -> BTreeMap<String, String> {
     std::env::vars().collect()
 }
 
-pub fn kafka(file: &FileConfig, brokers: Option<String>) -> Result<Option<KafkaConfig>> {
-    Ok(KafkaConfig::from_file(
-        file.kafka.clone(),
-        brokers,
-        &env_map(),
-    )?)
+/// The Kafka settings: the file's, then `HOPTRAIL_KAFKA_PROPERTY_*` from `env`, then the
+/// `--kafka-property` flags, each overriding the one before.
+pub fn kafka(
+    file: &FileConfig,
+    brokers: Option<String>,
+    flag_properties: &[(String, String)],
+    mut env: BTreeMap<String, String>,
+) -> Result<Option<KafkaConfig>> {
+    let mut kafka = file.kafka.clone();
+    for (key, value) in flag_properties {
+        // The environment overrides the file inside `from_file`; a flag overrides both.
+        env.retain(|name, _| {
+            name.strip_prefix(hoptrail_collector::ENV_PROPERTY_PREFIX)
+                .is_none_or(|p| p.to_ascii_lowercase().replace('_', ".") != *key)
+        });
+        kafka.properties.insert(key.clone(), value.clone());
+    }
+    Ok(KafkaConfig::from_file(kafka, brokers, &env)?)
+}
+
+/// Parses a `--kafka-property` value.
+pub fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE (a librdkafka property, e.g. security.protocol=SASL_SSL)"
+        )),
+    }
 }
 
 pub fn writer(file: &IndexFileConfig) -> Result<WriterConfig> {
@@ -199,6 +221,58 @@ pub fn data_dir(flag: Option<PathBuf>, file: &FileConfig) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kafka_file(toml_text: &str) -> FileConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_kafka_property_flag_overrides_the_environment_which_overrides_the_file() {
+        let file = kafka_file(
+            r#"
+            [kafka]
+            brokers = "k:9092"
+            [kafka.properties]
+            "security.protocol" = "SSL"
+            "client.id" = "from-file"
+            "socket.timeout.ms" = "1000"
+            "#,
+        );
+        let env = BTreeMap::from([
+            (
+                "HOPTRAIL_KAFKA_PROPERTY_SECURITY_PROTOCOL".to_owned(),
+                "SASL_SSL".to_owned(),
+            ),
+            (
+                "HOPTRAIL_KAFKA_PROPERTY_CLIENT_ID".to_owned(),
+                "from-env".to_owned(),
+            ),
+        ]);
+        let flags = [parse_property("client.id=from-flag").unwrap()];
+        let k = kafka(&file, None, &flags, env).unwrap().unwrap();
+        let get = |key: &str| k.properties.get(key).map(String::as_str);
+        assert_eq!(get("client.id"), Some("from-flag"));
+        assert_eq!(get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(get("socket.timeout.ms"), Some("1000"));
+    }
+
+    #[test]
+    fn a_kafka_property_flag_cannot_take_over_what_hoptrail_manages() {
+        let file = kafka_file("[kafka]\nbrokers = \"k:9092\"");
+        let flags = [parse_property("enable.auto.commit=true").unwrap()];
+        let err = kafka(&file, None, &flags, BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("managed by hoptrail"), "{err}");
+    }
+
+    #[test]
+    fn a_kafka_property_flag_must_be_key_equals_value() {
+        assert_eq!(
+            parse_property("sasl.username=a=b").unwrap(),
+            ("sasl.username".to_owned(), "a=b".to_owned())
+        );
+        assert!(parse_property("security.protocol").is_err());
+        assert!(parse_property("=x").is_err());
+    }
 
     #[test]
     fn an_unknown_key_in_the_config_file_is_an_error() {

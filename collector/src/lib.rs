@@ -12,7 +12,9 @@ mod pipeline;
 mod tenant_binding;
 mod topics;
 
-pub use config::{KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS};
+pub use config::{
+    KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS, ENV_PROPERTY_PREFIX,
+};
 pub use detection::{Detection, RebuildStats};
 pub use error::{CollectorError, Result};
 pub use ndjson::{ingest_ndjson, IngestReport, LineError};
