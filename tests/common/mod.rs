@@ -85,6 +85,8 @@ writer_memory_mib = 64
     }
 
     pub fn start_hoptrail(&self, config: &Path) -> Server {
+        // A property from the command line, as an operator would pass one.
+        let client_id = format!("client.id={}", self.prefix);
         Server::start(&[
             "serve",
             "--brokers",
@@ -93,6 +95,8 @@ writer_memory_mib = 64
             config.to_str().unwrap(),
             "--data-dir",
             self.data_dir().to_str().unwrap(),
+            "--kafka-property",
+            &client_id,
         ])
     }
 
