@@ -162,10 +162,7 @@ pub fn kafka(
     let mut kafka = file.kafka.clone();
     for (key, value) in flag_properties {
         // The environment overrides the file inside `from_file`; a flag overrides both.
-        env.retain(|name, _| {
-            name.strip_prefix(hoptrail_collector::ENV_PROPERTY_PREFIX)
-                .is_none_or(|p| p.to_ascii_lowercase().replace('_', ".") != *key)
-        });
+        env.retain(|name, _| hoptrail_collector::env_property(name).as_ref() != Some(key));
         kafka.properties.insert(key.clone(), value.clone());
     }
     Ok(KafkaConfig::from_file(kafka, brokers, &env)?)

@@ -34,3 +34,63 @@ fn the_demo_ingests_its_scenario_dead_letters_the_bad_records_and_prints_a_worki
     let keys = std::fs::read_to_string(dir.path().join("demo/keys.json")).unwrap();
     assert!(!keys.contains(&key[17..]));
 }
+
+#[test]
+fn the_demo_serves_the_api_and_every_curl_command_it_prints_answers() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", dir.path().join("demo").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the server whatever happens below.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _server = Kill(child);
+
+    let mut key = None;
+    let mut urls = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("hpt_") {
+            key = Some(line.clone());
+        }
+        if let Some(rest) = line.trim_start().strip_prefix("curl -s") {
+            let url = rest.split('\'').nth(1).expect("a quoted URL");
+            urls.push(url.to_owned());
+        }
+        // The summary ends with an empty line after the commands.
+        if line.is_empty() && !urls.is_empty() {
+            break;
+        }
+    }
+    let key = key.expect("the demo prints its key");
+    assert!(
+        urls.len() >= 6,
+        "the demo prints its curl commands: {urls:?}"
+    );
+    let client = reqwest::blocking::Client::new();
+    for url in &urls {
+        let response = client.get(url).bearer_auth(&key).send().unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().unwrap();
+        assert_eq!(status, 200, "{url}: {body}");
+        assert!(!body.trim().is_empty(), "{url} answered nothing");
+    }
+}

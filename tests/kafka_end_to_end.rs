@@ -16,7 +16,13 @@ fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_le
     let sb = Sandbox::new("mixed");
     let server = sb.start_hoptrail(&sb.write_config(100_000));
     let valid = valid_events(&sb.prefix, 9_700);
-    let invalid = invalid_records(&sb.prefix, 300);
+    // A third of the bad records arrive on the token topic: each topic has its own dead letters.
+    let mut invalid = invalid_records(&sb.prefix, 300);
+    for (i, r) in invalid.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r.topic = TOKEN;
+        }
+    }
     // Interleave so that bad records sit between good ones on the same partitions.
     let mut records = Vec::new();
     let mut bad = invalid.iter();
@@ -54,48 +60,56 @@ fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_le
     let expected: BTreeSet<String> = valid.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(id_set(&ids), expected);
 
-    let dead = sb.read_all(&sb.dead_letter_topic(TOOL), invalid.len(), WAIT);
-    assert_eq!(
-        dead.len(),
-        invalid.len(),
-        "one dead letter per invalid record, no more"
-    );
-    let sent: BTreeSet<Vec<u8>> = invalid.iter().map(|r| r.payload.clone()).collect();
-    let got: BTreeSet<Vec<u8>> = dead
-        .iter()
-        .map(|m| m.payload().unwrap_or_default().to_vec())
-        .collect();
-    assert_eq!(got, sent, "dead letters carry the original bytes");
-    for m in &dead {
-        let headers = m.headers().expect("dead letters carry headers");
-        let header = |k: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == k)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("missing header {k}"))
-        };
-        assert!(!header("hoptrail.reason").is_empty());
-        assert!(
-            header("hoptrail.error").contains(':'),
-            "reason names a field or the record: {}",
-            header("hoptrail.error")
+    // Each dead letter is its record, unchanged, in its own topic's dead-letter topic, with the
+    // reason the decoder gives for exactly that record.
+    let decoder = hoptrail_schemas::Decoder::new();
+    let mut reasons = BTreeSet::new();
+    for topic in [TOOL, TOKEN] {
+        let sent: Vec<&Record> = invalid.iter().filter(|r| r.topic == topic).collect();
+        let dead = sb.read_all(&sb.dead_letter_topic(topic), sent.len(), WAIT);
+        assert_eq!(
+            dead.len(),
+            sent.len(),
+            "one dead letter per invalid record of {}, no more",
+            sb.topics[topic]
         );
-        assert_eq!(header("hoptrail.source.topic"), sb.topics[TOOL]);
-        header("hoptrail.source.partition").parse::<i32>().unwrap();
-        header("hoptrail.source.offset").parse::<i64>().unwrap();
+        let sent_bytes: BTreeSet<&[u8]> = sent.iter().map(|r| r.payload.as_slice()).collect();
+        for m in &dead {
+            let payload = m.payload().unwrap_or_default();
+            assert!(
+                sent_bytes.contains(payload),
+                "dead letters carry the original bytes"
+            );
+            let headers = m.headers().expect("dead letters carry headers");
+            let header = |k: &str| {
+                headers
+                    .iter()
+                    .find(|h| h.key == k)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_else(|| panic!("missing header {k}"))
+            };
+            let Err(expected) = decoder.decode(payload) else {
+                panic!("a dead-lettered record does not decode");
+            };
+            assert_eq!(header("hoptrail.reason"), expected.reason.as_str());
+            assert_eq!(header("hoptrail.error"), expected.message);
+            assert!(
+                expected.message.contains(':'),
+                "reason names a field or the record: {}",
+                expected.message
+            );
+            assert_eq!(header("hoptrail.source.topic"), sb.topics[topic]);
+            header("hoptrail.source.partition").parse::<i32>().unwrap();
+            header("hoptrail.source.offset").parse::<i64>().unwrap();
+            reasons.insert(header("hoptrail.reason"));
+        }
+        let got: BTreeSet<&[u8]> = dead
+            .iter()
+            .map(|m| m.payload().unwrap_or_default())
+            .collect();
+        assert_eq!(got, sent_bytes, "every invalid record is dead-lettered");
     }
-    let reasons: BTreeSet<String> = dead
-        .iter()
-        .filter_map(|m| {
-            m.headers()?
-                .iter()
-                .find(|h| h.key == "hoptrail.reason")?
-                .value
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        })
-        .collect();
     for r in [
         "not_json",
         "invalid_field",

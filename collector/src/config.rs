@@ -18,6 +18,13 @@ pub const DEFAULT_TOPICS: [&str; 2] = ["agent.tool-use.v1", "agent.token-use.v1"
 /// the config file.
 pub const ENV_PROPERTY_PREFIX: &str = "HOPTRAIL_KAFKA_PROPERTY_";
 
+/// The librdkafka property an environment variable sets, if it is one of
+/// [`ENV_PROPERTY_PREFIX`]'s.
+pub fn env_property(variable: &str) -> Option<String> {
+    let name = variable.strip_prefix(ENV_PROPERTY_PREFIX)?;
+    Some(name.to_ascii_lowercase().replace('_', "."))
+}
+
 /// The `[kafka]` section of the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,8 +141,8 @@ impl KafkaConfig {
         }
         let mut properties = file.properties;
         for (key, value) in env {
-            if let Some(name) = key.strip_prefix(ENV_PROPERTY_PREFIX) {
-                properties.insert(name.to_ascii_lowercase().replace('_', "."), value.clone());
+            if let Some(name) = env_property(key) {
+                properties.insert(name, value.clone());
             }
         }
         for (key, _) in PINNED_CONSUMER_PROPERTIES {

@@ -13,7 +13,8 @@ mod tenant_binding;
 mod topics;
 
 pub use config::{
-    KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS, ENV_PROPERTY_PREFIX,
+    env_property, KafkaConfig, KafkaConfigFile, DEFAULT_GROUP_ID, DEFAULT_TOPICS,
+    ENV_PROPERTY_PREFIX,
 };
 pub use detection::{Detection, RebuildStats};
 pub use error::{CollectorError, Result};
