@@ -1341,6 +1341,25 @@ impl BenchBroker {
     }
 }
 
+/// The pipeline's writer settings: the defaults, less what the environment overrides; printed.
+fn writer_config() -> Result<WriterConfig> {
+    let mut writer_config = WriterConfig::default();
+    if let Some(ms) = env_number(COMMIT_INTERVAL_ENV)? {
+        writer_config.commit_interval = Duration::from_millis(ms as u64);
+    }
+    if let Some(threads) = env_number(INDEX_THREADS_ENV)? {
+        writer_config.num_threads = threads.max(1);
+    }
+    println!(
+        "  writer: {} threads, {} MiB, commit every {:?} or {} events",
+        writer_config.num_threads,
+        writer_config.memory_budget_bytes >> 20,
+        writer_config.commit_interval,
+        writer_config.commit_max_docs
+    );
+    Ok(writer_config)
+}
+
 fn end_to_end(n: usize) -> Result<E2eResult> {
     let bench = BenchBroker::start()?;
     println!("  broker: {}", bench.description);
@@ -1367,20 +1386,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     );
     check_logs_complete(kafka, topics, partitions, &expected)?;
 
-    let mut writer_config = WriterConfig::default();
-    if let Some(ms) = env_number(COMMIT_INTERVAL_ENV)? {
-        writer_config.commit_interval = Duration::from_millis(ms as u64);
-    }
-    if let Some(threads) = env_number(INDEX_THREADS_ENV)? {
-        writer_config.num_threads = threads.max(1);
-    }
-    println!(
-        "  writer: {} threads, {} MiB, commit every {:?} or {} events",
-        writer_config.num_threads,
-        writer_config.memory_budget_bytes >> 20,
-        writer_config.commit_interval,
-        writer_config.commit_max_docs
-    );
+    let writer_config = writer_config()?;
     let dir = tempfile::tempdir()?;
     let index = EventIndex::open_or_create(&dir.path().join("index"))?;
     let metrics = Arc::new(Metrics::default());

@@ -3,24 +3,24 @@
 
 use std::process::Command;
 
-#[test]
-fn the_demo_ingests_its_scenario_dead_letters_the_bad_records_and_prints_a_working_key() {
-    let dir = tempfile::tempdir().unwrap();
+/// `hoptrail demo` on a free port, its index in `dir`.
+fn demo(dir: &std::path::Path) -> Command {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
-        .args([
-            "demo",
-            "--no-serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--data-dir", dir.path().join("demo").to_str().unwrap()])
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hoptrail"));
+    command
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", dir.join("demo").to_str().unwrap()]);
+    command
+}
+
+#[test]
+fn the_demo_ingests_its_scenario_dead_letters_the_bad_records_and_prints_a_working_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(dir.path()).arg("--no-serve").output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("19 indexed, 2 dead-lettered"), "{text}");
@@ -41,14 +41,7 @@ fn the_demo_serves_the_api_and_every_curl_command_it_prints_answers() {
     use std::process::Stdio;
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--data-dir", dir.path().join("demo").to_str().unwrap()])
+    let mut child = demo(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

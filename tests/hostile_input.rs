@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::*;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 const WAIT: Duration = Duration::from_secs(120);
 /// Valid records after the last hostile one: if any hostile record had blocked the partition,
@@ -66,15 +66,7 @@ fn hostile_records_on_one_partition_are_each_dead_lettered_with_their_reason_and
     let mut seen = BTreeSet::new();
     let mut wrong = Vec::new();
     for m in &dead {
-        let headers = m.headers().expect("dead letters carry headers");
-        let header = |k: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == k)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("missing header {k}"))
-        };
+        let header = |k: &str| header(m, k);
         let offset: i64 = header("hoptrail.source.offset").parse().unwrap();
         assert_eq!(header("hoptrail.source.partition"), "0");
         let case = hostile_at

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -80,15 +80,7 @@ fn ten_thousand_mixed_events_are_all_searchable_and_every_invalid_one_is_dead_le
                 sent_bytes.contains(payload),
                 "dead letters carry the original bytes"
             );
-            let headers = m.headers().expect("dead letters carry headers");
-            let header = |k: &str| {
-                headers
-                    .iter()
-                    .find(|h| h.key == k)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_else(|| panic!("missing header {k}"))
-            };
+            let header = |k: &str| header(m, k);
             let Err(expected) = decoder.decode(payload) else {
                 panic!("a dead-lettered record does not decode");
             };

@@ -46,14 +46,7 @@ pub(super) fn run(bench_mode: bool) -> Result<()> {
     let bench = BenchBroker::start()?;
     println!("  broker: {}", bench.description);
     bench.create_topics(PARTITIONS)?;
-    let writer_config = WriterConfig::default();
-    println!(
-        "  writer: {} threads, {} MiB, commit every {:?} or {} events",
-        writer_config.num_threads,
-        writer_config.memory_budget_bytes >> 20,
-        writer_config.commit_interval,
-        writer_config.commit_max_docs
-    );
+    let writer_config = writer_config()?;
     let dir = tempfile::tempdir()?;
     let index = EventIndex::open_or_create(&dir.path().join("index"))?;
     let searcher = index.searcher();

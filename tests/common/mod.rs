@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
@@ -494,6 +494,15 @@ pub fn invalid_records(prefix: &str, n: usize) -> Vec<Record> {
             Record { topic: TOOL, key: None, payload }
         })
         .collect()
+}
+
+/// A header of a dead letter, as text; panics naming the header when it is missing.
+pub fn header(m: &OwnedMessage, key: &str) -> String {
+    m.headers()
+        .and_then(|h| h.iter().find(|h| h.key == key))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| panic!("missing header {key}"))
 }
 
 pub fn id_set(ids: &[String]) -> BTreeSet<String> {
