@@ -204,6 +204,31 @@ fn a_revoked_key_is_refused_on_the_next_request_without_a_restart() {
 }
 
 #[test]
+fn an_expired_key_is_refused_from_its_expiry_on_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ingested(dir.path());
+    let server = serve(&data, &[]);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let key = common::create_key_with(
+        &data,
+        "acme",
+        "analyst",
+        &["--expires", &expires.to_rfc3339()],
+    );
+    assert_eq!(server.get_as(Some(&key), "/v1/events").0, 200);
+    while chrono::Utc::now() <= expires + chrono::Duration::milliseconds(100) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (status, body) = server.get_as(Some(&key), "/v1/events");
+    assert_eq!(status, 401, "{body}");
+    let (_, missing) = server.get_as(None, "/v1/events");
+    assert_eq!(
+        body, missing,
+        "an expired key is refused like no key at all"
+    );
+}
+
+#[test]
 fn a_key_over_its_budget_gets_429_with_retry_after_on_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let data = ingested(dir.path());

@@ -226,9 +226,15 @@ pub fn ingest(dir: &Path, ndjson: &str) -> PathBuf {
 
 /// Creates an API key with the real `hoptrail keys create` and returns the line it printed.
 pub fn create_key(data_dir: &Path, tenant: &str, role: &str) -> String {
+    create_key_with(data_dir, tenant, role, &[])
+}
+
+/// [`create_key`] with more `keys create` flags (e.g. `--expires`).
+pub fn create_key_with(data_dir: &Path, tenant: &str, role: &str, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
         .args(["keys", "--data-dir", data_dir.to_str().unwrap(), "create"])
         .args(["--tenant", tenant, "--role", role, "--name", "e2e"])
+        .args(extra)
         .output()
         .expect("run hoptrail keys create");
     assert!(
