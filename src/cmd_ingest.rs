@@ -1,10 +1,10 @@
 //! `hoptrail ingest FILE...`: NDJSON into the index without Kafka.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hoptrail_collector::{ingest_ndjson, Detection, IngestReport};
@@ -59,10 +59,16 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
                 .expect("valid template")
                 .progress_chars("=> "),
             ),
-            None => ProgressBar::new_spinner(),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{msg} {spinner} {bytes} read, {bytes_per_sec}")
+                    .expect("valid template"),
+            ),
         };
         bar.set_message(name.clone());
         let base = report.bytes;
+        // indicatif draws nothing when stderr is not a terminal (a service's log, CI): there,
+        // progress goes to the log every LOG_EVERY instead.
+        let mut log = (!std::io::stderr().is_terminal()).then(|| ProgressLog::new(&name, len));
         ingest_ndjson(
             &name,
             input,
@@ -70,7 +76,12 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
             detection.as_mut(),
             &decoder,
             &mut report,
-            &mut |bytes| bar.set_position(bytes - base),
+            &mut |bytes| {
+                bar.set_position(bytes - base);
+                if let Some(log) = log.as_mut() {
+                    log.update(bytes - base);
+                }
+            },
         )?;
         bar.finish_and_clear();
     }
@@ -106,4 +117,59 @@ pub fn run(index: IndexArgs, files: Vec<PathBuf>) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How often a long ingest says how far it is, when no progress bar can be drawn.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Bytes between two looks at the clock.
+const LOOK_EVERY_BYTES: u64 = 4 << 20;
+
+/// Progress as log lines, for an ingest whose stderr is not a terminal.
+struct ProgressLog<'a> {
+    name: &'a str,
+    total: Option<u64>,
+    started: Instant,
+    last_log: Instant,
+    next_look: u64,
+}
+
+impl<'a> ProgressLog<'a> {
+    fn new(name: &'a str, total: Option<u64>) -> Self {
+        let now = Instant::now();
+        ProgressLog {
+            name,
+            total,
+            started: now,
+            last_log: now,
+            next_look: LOOK_EVERY_BYTES,
+        }
+    }
+
+    fn update(&mut self, bytes: u64) {
+        if bytes < self.next_look {
+            return;
+        }
+        self.next_look = bytes + LOOK_EVERY_BYTES;
+        if self.last_log.elapsed() < LOG_EVERY {
+            return;
+        }
+        self.last_log = Instant::now();
+        let mb_per_s = bytes as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-9);
+        match self.total {
+            Some(total) => tracing::info!(
+                file = self.name,
+                read_mb = bytes / 1_000_000,
+                of_mb = total / 1_000_000,
+                percent = (bytes * 100 / total.max(1)),
+                mb_per_s = format!("{mb_per_s:.1}"),
+                "ingesting"
+            ),
+            None => tracing::info!(
+                file = self.name,
+                read_mb = bytes / 1_000_000,
+                mb_per_s = format!("{mb_per_s:.1}"),
+                "ingesting"
+            ),
+        }
+    }
 }
