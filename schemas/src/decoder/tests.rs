@@ -722,21 +722,29 @@ fn unknown_schema_message_quotes_a_short_escaped_excerpt() {
 
 // ---- identifier rules ----
 
-const ID_PATHS_TOOL: [&str; 8] = [
+/// Every single-valued identifier field of each schema (the common ones listed with tool use).
+const ID_PATHS_TOOL: [&str; 12] = [
     "agent.id",
+    "agent.on_behalf_of",
     "session_id",
+    "task.id",
     "system",
     "tool.name",
+    "tool.server",
     "credential.id",
+    "credential.kind",
     "delegated_by.agent_id",
     "delegated_by.session_id",
     "zone",
 ];
-const ID_PATHS_TOKEN: [&str; 4] = [
+const ID_PATHS_TOKEN: [&str; 7] = [
     "token.id",
+    "token.issuer",
+    "token.subject",
+    "token.parent_id",
+    "presenter",
     "actor.agent_id",
     "actor.session_id",
-    "token.parent_id",
 ];
 
 fn with_id(path: &str, s: &str) -> Value {
@@ -1520,5 +1528,23 @@ proptest::proptest! {
         }
         let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
         paths_agree(text.as_bytes());
+    }
+}
+
+#[test]
+fn identifier_lists_check_each_item_and_name_it_by_index() {
+    for (base, path) in [
+        (tool(), "task.declared_tools"),
+        (tool(), "task.declared_systems"),
+        (token(), "token.audience"),
+        (token(), "token.scopes"),
+    ] {
+        let v = set(base.clone(), path, json!(["fine", "a\u{200B}b"]));
+        assert_eq!(
+            invalid(&v),
+            format!("{path}[1]: contains invisible character U+200B")
+        );
+        let v = set(base, path, json!(["fine", ""]));
+        assert_eq!(invalid(&v), format!("{path}[1]: empty"));
     }
 }
