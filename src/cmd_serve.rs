@@ -214,7 +214,7 @@ fn open_auth(api: &settings::ApiSettings) -> Result<Auth> {
     } else {
         tracing::info!(keys = active, "api keys loaded");
     }
-    let audit = AuditLog::open(&api.audit_log)?;
+    let audit = AuditLog::open(&api.audit_log, api.audit_log_max_bytes)?;
     tracing::info!(path = %audit.path().display(), "audit log open");
     Ok(Auth {
         keys,

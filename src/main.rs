@@ -199,9 +199,18 @@ enum KeysCommand {
 enum AuditCommand {
     /// Verify the hash chain of an audit log; names the first broken line (exit 1) or prints
     /// the chain's tip to anchor elsewhere (exit 0).
+    ///
+    /// A rotated log is one chain over its files, oldest first: `hoptrail audit verify
+    /// audit.jsonl.* audit.jsonl` (the rotated names sort in time order).
     Verify {
-        /// The audit log (default location: <data-dir>/audit.jsonl).
-        file: PathBuf,
+        /// The audit log (default location: <data-dir>/audit.jsonl), after the files it was
+        /// rotated into, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The chain starts after this tip (printed by an earlier verify of the older files)
+        /// instead of at its beginning: to verify only the files rotated since.
+        #[arg(long, value_name = "SHA256")]
+        after: Option<String>,
     },
 }
 
@@ -267,8 +276,8 @@ fn main() -> ExitCode {
             colour: color.map(|c| c == "always"),
         }),
         Command::Audit {
-            command: AuditCommand::Verify { file },
-        } => cmd_audit::verify(&file),
+            command: AuditCommand::Verify { files, after },
+        } => cmd_audit::verify(&files, after.as_deref()),
         Command::Ingest { index, files } => cmd_ingest::run(index, files),
         Command::Send {
             file,

@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "hoptrail-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+/// About a million audit lines per file: small enough to ship, large enough to rotate rarely.
+pub const DEFAULT_AUDIT_LOG_MAX_MIB: u64 = 256;
 
 /// The config file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +57,8 @@ pub struct ApiFileConfig {
     pub rate_limit_burst: Option<u32>,
     /// The audit log of every API call (default `<data_dir>/audit.jsonl`).
     pub audit_log: Option<PathBuf>,
+    /// Rotate the audit log past this size (default 256; 0 never rotates).
+    pub audit_log_max_mib: Option<u64>,
     /// TLS certificate chain, PEM. With `tls_key`, the API serves HTTPS only.
     pub tls_cert: Option<PathBuf>,
     /// TLS private key, PEM.
@@ -72,6 +76,8 @@ pub struct ApiSettings {
     pub data_dir: PathBuf,
     /// The audit log file.
     pub audit_log: PathBuf,
+    /// Its rotation size; `None` never rotates.
+    pub audit_log_max_bytes: Option<u64>,
     /// Per-key budget.
     pub rate_limit: RateLimit,
     /// HTTPS, when configured.
@@ -117,6 +123,13 @@ pub fn api(file: &ApiFileConfig, flags: ApiFlags, data_dir: &Path) -> Result<Api
             .audit_log
             .clone()
             .unwrap_or_else(|| data_dir.join(hoptrail_query_api::audit_log::AUDIT_FILE)),
+        audit_log_max_bytes: match file.audit_log_max_mib.unwrap_or(DEFAULT_AUDIT_LOG_MAX_MIB) {
+            0 => None,
+            mib => Some(
+                mib.checked_mul(1 << 20)
+                    .context("api.audit_log_max_mib: too large")?,
+            ),
+        },
         rate_limit,
         tls,
         metrics_listen: flags.metrics_listen.or_else(|| file.metrics_listen.clone()),

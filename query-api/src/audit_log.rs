@@ -7,6 +7,11 @@
 //! `write` each to a file opened for appending, so a `kill -9` loses none that were answered.
 //! The chain proves integrity against anyone who cannot also rewrite every later line; anchor the
 //! tip (`hoptrail audit verify` prints it) somewhere else to close that gap.
+//!
+//! Past a size bound the file is rotated: renamed to `<name>.<UTC time>` (names that sort in
+//! time order) and a new one begun whose first line continues the chain, so the rotated files
+//! and the current one verify as one chain, oldest first. Rotated files are never deleted here:
+//! they are evidence, to be shipped or archived by the operator.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -82,43 +87,139 @@ struct Tail {
     file: File,
     prev: String,
     line: Vec<u8>,
+    /// Bytes in the current file.
+    size: u64,
 }
 
 /// The append-only writer `serve` records into.
 pub struct AuditLog {
     path: PathBuf,
+    /// Rotate before a line would take the file past this; `None` never rotates.
+    max_bytes: Option<u64>,
     tail: Mutex<Tail>,
 }
 
+fn open_for_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The tip of the chain in `file`'s last line, or `None` for an empty file.
+fn tip_of(path: &Path, file: &mut File) -> Result<Option<String>, AuditError> {
+    let line = last_line(file).map_err(|source| AuditError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    line.map(|line| {
+        check_line(&line)
+            .map(|(_, own)| own.to_owned())
+            .map_err(|message| AuditError::BrokenTail {
+                path: path.to_owned(),
+                message,
+            })
+    })
+    .transpose()
+}
+
+/// The files `path` was rotated into, oldest first.
+pub fn rotated_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{name}.");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(n) = entry.file_name().to_str() {
+            if n.strip_prefix(&prefix).is_some_and(is_rotation_stamp) {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// `20261204T170900.123456Z`, optionally `-N` after it.
+fn is_rotation_stamp(s: &str) -> bool {
+    let stamp = s.split_once('-').map_or(s, |(stamp, n)| {
+        if n.bytes().all(|b| b.is_ascii_digit()) {
+            stamp
+        } else {
+            ""
+        }
+    });
+    stamp.len() == 23
+        && stamp.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            15 => b == b'.',
+            22 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        })
+}
+
 impl AuditLog {
-    /// Opens (or creates) the log and continues the chain from its last line.
-    pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+    /// Opens (or creates) the log and continues the chain from its last line, or, when the file
+    /// is empty, from the newest file it was rotated into (a crash may fall between the rename
+    /// and the first line of the new file).
+    pub fn open(path: &Path, max_bytes: Option<u64>) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut options = OpenOptions::new();
-        options.create(true).append(true).read(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(io)?;
-        let prev = match last_line(&mut file).map_err(io)? {
-            None => GENESIS.to_owned(),
-            Some(line) => check_line(&line)
-                .map(|(_, own)| own.to_owned())
-                .map_err(|message| AuditError::BrokenTail {
-                    path: path.to_owned(),
-                    message,
-                })?,
+        let mut file = open_for_append(path).map_err(io)?;
+        let prev = match tip_of(path, &mut file)? {
+            Some(tip) => tip,
+            None => match rotated_files(path).map_err(io)?.pop() {
+                Some(older) => {
+                    let mut f = File::open(&older).map_err(|source| AuditError::Io {
+                        path: older.clone(),
+                        source,
+                    })?;
+                    tip_of(&older, &mut f)?.unwrap_or_else(|| GENESIS.to_owned())
+                }
+                None => GENESIS.to_owned(),
+            },
         };
+        let size = file.metadata().map_err(io)?.len();
         Ok(AuditLog {
             path: path.to_owned(),
+            max_bytes: max_bytes.filter(|m| *m > 0),
             tail: Mutex::new(Tail {
                 file,
                 prev,
                 line: Vec::with_capacity(512),
+                size,
             }),
         })
+    }
+
+    /// Renames the current file aside and starts a new one; the chain goes on unchanged.
+    fn rotate(&self, tail: &mut Tail) -> std::io::Result<PathBuf> {
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(AUDIT_FILE);
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ").to_string();
+        let mut rotated = self.path.with_file_name(format!("{name}.{stamp}"));
+        let mut n = 1;
+        while rotated.exists() {
+            rotated = self.path.with_file_name(format!("{name}.{stamp}-{n}"));
+            n += 1;
+        }
+        std::fs::rename(&self.path, &rotated)?;
+        tail.file = open_for_append(&self.path)?;
+        tail.size = 0;
+        Ok(rotated)
     }
 
     /// The file written.
@@ -128,30 +229,50 @@ impl AuditLog {
 
     /// Appends one entry to the chain.
     pub fn record(&self, entry: &AuditEntry<'_>) -> Result<(), AuditError> {
-        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-        let Tail { file, prev, line } = &mut *tail;
-        line.clear();
+        let mut guard = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = &mut *guard;
+        tail.line.clear();
         serde_json::to_writer(
-            &mut *line,
+            &mut tail.line,
             &Chained {
                 entry,
-                prev: prev.as_str(),
+                prev: tail.prev.as_str(),
             },
         )
         .map_err(|e| AuditError::Io {
             path: self.path.clone(),
             source: e.into(),
         })?;
-        let own = hex::encode(Sha256::digest(&line[..]));
-        line.pop(); // the closing brace, re-added after the digest
-        line.extend_from_slice(b",\"sha256\":\"");
-        line.extend_from_slice(own.as_bytes());
-        line.extend_from_slice(b"\"}\n");
-        file.write_all(line).map_err(|source| AuditError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        *prev = own;
+        let own = hex::encode(Sha256::digest(&tail.line[..]));
+        tail.line.pop(); // the closing brace, re-added after the digest
+        tail.line.extend_from_slice(b",\"sha256\":\"");
+        tail.line.extend_from_slice(own.as_bytes());
+        tail.line.extend_from_slice(b"\"}\n");
+        let len = tail.line.len() as u64;
+        if self
+            .max_bytes
+            .is_some_and(|max| tail.size > 0 && tail.size + len > max)
+        {
+            match self.rotate(tail) {
+                Ok(rotated) => {
+                    tracing::info!(rotated = %rotated.display(), "audit log rotated; the chain continues in the new file")
+                }
+                // Lines keep going to the file that is open: losing none matters more than
+                // the size bound. Try again after another bound's worth.
+                Err(e) => {
+                    tracing::error!(path = %self.path.display(), error = %e, "audit log rotation failed; still appending to the current file");
+                    tail.size = 0;
+                }
+            }
+        }
+        tail.file
+            .write_all(&tail.line)
+            .map_err(|source| AuditError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        tail.size += len;
+        tail.prev = own;
         Ok(())
     }
 }
@@ -202,7 +323,7 @@ fn check_line(line: &str) -> Result<(String, &str), String> {
 /// A verified chain.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified {
-    /// Lines checked.
+    /// Lines checked, in all files.
     pub lines: u64,
     /// `sha256` of the last line (anchor it elsewhere).
     pub tip: String,
@@ -210,46 +331,71 @@ pub struct Verified {
 
 /// Where and why a chain breaks.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("{}: line {line}: {message}", file.display())]
 pub struct ChainBreak {
-    /// 1-based line number of the first line that fails.
+    /// The file of the first line that fails.
+    pub file: PathBuf,
+    /// 1-based line number of that line in its file.
     pub line: u64,
     /// Why.
     pub message: String,
 }
 
-/// Checks every line of an audit log, naming the first broken one.
-pub fn verify(path: &Path) -> Result<Result<Verified, ChainBreak>, std::io::Error> {
-    let reader = BufReader::new(File::open(path)?);
-    let mut prev = GENESIS.to_owned();
-    let mut n = 0u64;
-    for line in reader.split(b'\n') {
-        let line = line?;
-        n += 1;
-        let Ok(text) = std::str::from_utf8(&line) else {
-            return Ok(Err(ChainBreak {
-                line: n,
-                message: "not UTF-8".into(),
-            }));
+/// Checks every line of an audit log, and of the files it was rotated into, naming the first
+/// broken line. `files` come oldest first, each continuing the one before. The first line of the
+/// first file must follow `after` (the tip of an earlier file, anchored elsewhere) or, without
+/// it, start the chain.
+pub fn verify(
+    files: &[PathBuf],
+    after: Option<&str>,
+) -> Result<Result<Verified, ChainBreak>, std::io::Error> {
+    let mut prev = after.unwrap_or(GENESIS).to_ascii_lowercase();
+    let mut total = 0u64;
+    for (i, path) in files.iter().enumerate() {
+        let reader = BufReader::new(File::open(path)?);
+        let mut n = 0u64;
+        let broken = |line: u64, message: String| {
+            Ok(Err(ChainBreak {
+                file: path.clone(),
+                line,
+                message,
+            }))
         };
-        let (stated_prev, own) = match check_line(text) {
-            Ok(x) => x,
-            Err(message) => return Ok(Err(ChainBreak { line: n, message })),
-        };
-        if stated_prev != prev {
-            return Ok(Err(ChainBreak {
-                line: n,
-                message: if n == 1 {
-                    "prev is not the genesis value (lines were removed from the start)".into()
-                } else {
-                    format!("prev does not match line {}'s sha256 (a line was removed or inserted before it)", n - 1)
-                },
-            }));
+        for line in reader.split(b'\n') {
+            let line = line?;
+            n += 1;
+            let Ok(text) = std::str::from_utf8(&line) else {
+                return broken(n, "not UTF-8".into());
+            };
+            let (stated_prev, own) = match check_line(text) {
+                Ok(x) => x,
+                Err(message) => return broken(n, message),
+            };
+            if stated_prev != prev {
+                let message = match (n, i, after) {
+                    (1, 0, None) => {
+                        "prev is not the genesis value (lines were removed from the start, or this file was rotated out of an older one: give the older files first, or --after the older file's tip)".into()
+                    }
+                    (1, 0, Some(_)) => {
+                        "prev is not the given tip (the file does not follow it)".into()
+                    }
+                    (1, _, _) => format!(
+                        "prev does not match the last line of {} (a file or lines are missing between them)",
+                        files[i - 1].display()
+                    ),
+                    _ => format!(
+                        "prev does not match line {}'s sha256 (a line was removed or inserted before it)",
+                        n - 1
+                    ),
+                };
+                return broken(n, message);
+            }
+            prev = own.to_owned();
         }
-        prev = own.to_owned();
+        total += n;
     }
     Ok(Ok(Verified {
-        lines: n,
+        lines: total,
         tip: prev,
     }))
 }
@@ -280,7 +426,7 @@ mod tests {
     fn write_log(n: u16) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(AUDIT_FILE);
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, None).unwrap();
         for i in 0..n {
             log.record(&entry(200 + i)).unwrap();
         }
@@ -302,7 +448,7 @@ mod tests {
     #[test]
     fn an_untouched_log_verifies_and_names_its_tip() {
         let (_d, path) = write_log(5);
-        let v = verify(&path).unwrap().unwrap();
+        let v = verify(std::slice::from_ref(&path), None).unwrap().unwrap();
         assert_eq!(v.lines, 5);
         let last: serde_json::Value = serde_json::from_str(&lines(&path)[4]).unwrap();
         assert_eq!(last["sha256"], v.tip.as_str());
@@ -311,9 +457,15 @@ mod tests {
     #[test]
     fn reopening_continues_the_same_chain() {
         let (_d, path) = write_log(3);
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, None).unwrap();
         log.record(&entry(404)).unwrap();
-        assert_eq!(verify(&path).unwrap().unwrap().lines, 4);
+        assert_eq!(
+            verify(std::slice::from_ref(&path), None)
+                .unwrap()
+                .unwrap()
+                .lines,
+            4
+        );
     }
 
     #[test]
@@ -322,7 +474,9 @@ mod tests {
         let mut l = lines(&path);
         l[2] = l[2].replace("\"status\":202", "\"status\":200");
         rewrite(&path, &l);
-        let e = verify(&path).unwrap().unwrap_err();
+        let e = verify(std::slice::from_ref(&path), None)
+            .unwrap()
+            .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(e.message.contains("altered"));
     }
@@ -333,7 +487,9 @@ mod tests {
         let mut l = lines(&path);
         l.remove(1);
         rewrite(&path, &l);
-        let e = verify(&path).unwrap().unwrap_err();
+        let e = verify(std::slice::from_ref(&path), None)
+            .unwrap()
+            .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
     }
 
@@ -347,7 +503,13 @@ mod tests {
         let own = hex::encode(Sha256::digest(body.as_bytes()));
         l[1] = format!("{},\"sha256\":\"{own}\"}}", &body[..body.len() - 1]);
         rewrite(&path, &l);
-        assert_eq!(verify(&path).unwrap().unwrap_err().line, 3);
+        assert_eq!(
+            verify(std::slice::from_ref(&path), None)
+                .unwrap()
+                .unwrap_err()
+                .line,
+            3
+        );
     }
 
     #[test]
@@ -356,8 +518,94 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, &text[..text.len() - 10]).unwrap();
         assert!(matches!(
-            AuditLog::open(&path),
+            AuditLog::open(&path, None),
             Err(AuditError::BrokenTail { .. })
         ));
+    }
+
+    /// A log rotated past `max` bytes after `n` lines: every file, oldest first.
+    fn rotated_log(n: u16, max: u64) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let log = AuditLog::open(&path, Some(max)).unwrap();
+        for i in 0..n {
+            log.record(&entry(200 + i)).unwrap();
+        }
+        let mut files = rotated_files(&path).unwrap();
+        files.push(path);
+        (dir, files)
+    }
+
+    #[test]
+    fn a_rotated_log_is_one_chain_across_its_files_oldest_first() {
+        let (_d, files) = rotated_log(12, 1200);
+        assert!(files.len() >= 4, "{files:?}");
+        for f in &files {
+            let len = std::fs::metadata(f).unwrap().len();
+            assert!(len <= 1200 && len > 0, "{} has {len} bytes", f.display());
+        }
+        let v = verify(&files, None).unwrap().unwrap();
+        assert_eq!(v.lines, 12);
+        let last: serde_json::Value =
+            serde_json::from_str(&lines(files.last().unwrap()).pop().unwrap()).unwrap();
+        assert_eq!(last["sha256"], v.tip.as_str());
+    }
+
+    #[test]
+    fn a_rotated_file_alone_verifies_only_after_the_tip_of_the_one_before() {
+        let (_d, files) = rotated_log(12, 1200);
+        let current = files.last().unwrap().clone();
+        let e = verify(std::slice::from_ref(&current), None)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("genesis"), "{e}");
+        let earlier = verify(&files[..files.len() - 1], None).unwrap().unwrap();
+        let alone = verify(std::slice::from_ref(&current), Some(&earlier.tip))
+            .unwrap()
+            .unwrap();
+        let whole = verify(&files, None).unwrap().unwrap();
+        assert_eq!(alone.tip, whole.tip);
+        assert_eq!(earlier.lines + alone.lines, whole.lines);
+        let wrong = "ab".repeat(32);
+        assert!(verify(std::slice::from_ref(&current), Some(&wrong))
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn a_missing_rotated_file_breaks_the_chain_at_the_file_after_it() {
+        let (_d, mut files) = rotated_log(12, 1200);
+        let gone = files.remove(1);
+        let e = verify(&files, None).unwrap().unwrap_err();
+        assert_eq!((e.file.clone(), e.line), (files[1].clone(), 1), "{e}");
+        assert!(
+            e.message.contains("missing"),
+            "{e} (removed {})",
+            gone.display()
+        );
+    }
+
+    #[test]
+    fn reopening_after_a_crash_between_rotation_and_the_next_line_continues_the_chain() {
+        let (_d, mut files) = rotated_log(12, 1200);
+        let current = files.pop().unwrap();
+        // As if the process died right after the rename: no current file yet.
+        let renamed = current.with_file_name(format!("{AUDIT_FILE}.29991231T235959.000000Z"));
+        std::fs::rename(&current, &renamed).unwrap();
+        files.push(renamed);
+        let log = AuditLog::open(&current, Some(1200)).unwrap();
+        log.record(&entry(500)).unwrap();
+        files.push(current);
+        assert_eq!(verify(&files, None).unwrap().unwrap().lines, 13);
+    }
+
+    #[test]
+    fn only_names_rotation_makes_are_taken_for_rotated_files() {
+        assert!(is_rotation_stamp("20261204T170900.123456Z"));
+        assert!(is_rotation_stamp("20261204T170900.123456Z-2"));
+        for other in ["bak", "20261204T170900Z", "20261204T170900.123456Z-x", ""] {
+            assert!(!is_rotation_stamp(other), "{other}");
+        }
     }
 }
