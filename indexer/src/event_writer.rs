@@ -71,6 +71,17 @@ pub struct CommitStats {
 /// The 64-bit hash used for duplicate detection. It is persisted in the index, so it must never
 /// change: xxh3 with no seed over `tenant \0 event_id`.
 pub fn id_hash(tenant: &str, event_id: &str) -> u64 {
+    // XXH3 gives the same value in one shot as streamed over the same bytes. One shot over a
+    // stack copy skips the streaming state's setup: 111 instructions per call instead of about
+    // 258 (callgrind, prepare loop). Ids longer than the buffer (the decoder allows at most
+    // 64 + 1 + 128 bytes) still stream.
+    let len = tenant.len() + 1 + event_id.len();
+    let mut buf = [0u8; 256];
+    if len <= buf.len() {
+        buf[..tenant.len()].copy_from_slice(tenant.as_bytes());
+        buf[tenant.len() + 1..len].copy_from_slice(event_id.as_bytes());
+        return xxhash_rust::xxh3::xxh3_64(&buf[..len]);
+    }
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(tenant.as_bytes());
     h.update(&[0]);
@@ -350,4 +361,45 @@ fn load_committed_ids(reader: &IndexReader, fields: &EventSchema) -> Result<IdSe
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::id_hash;
+
+    /// The form the hash was first written in: what every index on disk holds.
+    fn streamed(tenant: &str, event_id: &str) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(tenant.as_bytes());
+        h.update(&[0]);
+        h.update(event_id.as_bytes());
+        h.digest()
+    }
+
+    #[test]
+    fn the_id_hash_never_changes_because_indexes_on_disk_hold_it() {
+        for (tenant, id, golden) in [
+            ("default", "evt-1", GOLDEN[0]),
+            ("acme", "f4a4dce3-0000000", GOLDEN[1]),
+            ("", "", GOLDEN[2]),
+        ] {
+            assert_eq!(id_hash(tenant, id), golden, "{tenant:?} {id:?}");
+            assert_eq!(streamed(tenant, id), golden, "{tenant:?} {id:?}");
+        }
+    }
+
+    const GOLDEN: [u64; 3] = [
+        8645779558961381572,
+        2426339837451857439,
+        14144645293874801883,
+    ];
+
+    proptest! {
+        #[test]
+        fn the_one_shot_hash_is_the_streamed_one(tenant in ".{0,80}", id in ".{0,300}") {
+            prop_assert_eq!(id_hash(&tenant, &id), streamed(&tenant, &id));
+        }
+    }
 }
