@@ -200,6 +200,8 @@ pub struct Server {
     client: reqwest::blocking::Client,
     /// An admin key of tenant `default`, sent with every request of `get` and `get_text`.
     pub key: String,
+    /// The server's stderr: kept when the test fails, removed when it passes.
+    log: PathBuf,
 }
 
 /// Indexes NDJSON text with the real `hoptrail ingest` into `<dir>/data` and returns that
@@ -300,6 +302,7 @@ impl Server {
             base,
             client: client.build().unwrap(),
             key,
+            log,
         };
         server.wait_ready(Duration::from_secs(60));
         server
@@ -435,6 +438,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("hoptrail's log: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
