@@ -352,7 +352,10 @@ pub fn verify(
     let mut prev = after.unwrap_or(GENESIS).to_ascii_lowercase();
     let mut total = 0u64;
     for (i, path) in files.iter().enumerate() {
-        let reader = BufReader::new(File::open(path)?);
+        // The caller is handed several files: an error must say which one.
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let reader = BufReader::new(File::open(path).map_err(named)?);
         let mut n = 0u64;
         let broken = |line: u64, message: String| {
             Ok(Err(ChainBreak {
@@ -362,7 +365,7 @@ pub fn verify(
             }))
         };
         for line in reader.split(b'\n') {
-            let line = line?;
+            let line = line.map_err(named)?;
             n += 1;
             let Ok(text) = std::str::from_utf8(&line) else {
                 return broken(n, "not UTF-8".into());
@@ -607,5 +610,13 @@ mod tests {
         for other in ["bak", "20261204T170900Z", "20261204T170900.123456Z-x", ""] {
             assert!(!is_rotation_stamp(other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_named() {
+        let (dir, mut files) = rotated_log(3, 1200);
+        files.insert(0, dir.path().join("audit.jsonl.missing"));
+        let e = verify(&files, None).unwrap_err();
+        assert!(e.to_string().contains("audit.jsonl.missing"), "{e}");
     }
 }
