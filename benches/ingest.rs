@@ -28,7 +28,8 @@
 //! timings.
 //!
 //! `cargo bench --bench ingest -- --freshness` measures instead how soon an event is searchable
-//! while events flow at a steady rate (`ingest_parts/freshness.rs`).
+//! while events flow at a steady rate (`ingest_parts/freshness.rs`). `-- --pipeline-only` runs
+//! phase 2 alone, to compare the pipeline's per-thread CPU between two builds.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -96,6 +97,9 @@ mod freshness;
 
 /// Runs the freshness measurement (`freshness.rs`) instead of the throughput rounds.
 const FRESHNESS_ARG: &str = "--freshness";
+/// Runs only the end-to-end phase, without the baselines: for comparing the pipeline's own CPU
+/// (per thread) between two builds, which the baselines would not tell apart.
+const PIPELINE_ONLY_ARG: &str = "--pipeline-only";
 
 fn main() -> Result<()> {
     allocator::tune();
@@ -120,6 +124,10 @@ fn main() -> Result<()> {
     }
     if args.iter().any(|a| a == FRESHNESS_ARG) {
         return freshness::run(bench_mode);
+    }
+    if args.iter().any(|a| a == PIPELINE_ONLY_ARG) {
+        end_to_end(n)?;
+        return Ok(());
     }
 
     let cores = cores();
@@ -644,7 +652,8 @@ struct MachineCpu {
 }
 
 impl MachineCpu {
-    fn now() -> Self {
+    /// The machine's CPU seconds since boot: (busy, steal).
+    fn busy_and_steal() -> (f64, f64) {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let f: Vec<f64> = stat
             .lines()
@@ -656,7 +665,11 @@ impl MachineCpu {
             .collect();
         let at = |i: usize| f.get(i).copied().unwrap_or(0.0) / TICKS_PER_SEC;
         // user nice system idle iowait irq softirq steal
-        let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+        (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
+    }
+
+    fn now() -> Self {
+        let (busy, steal) = MachineCpu::busy_and_steal();
         let mut tansu = 0.0;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             if let Some((name, ticks)) = std::fs::read_to_string(entry.path().join("stat"))
@@ -677,7 +690,7 @@ impl MachineCpu {
             .map_or(0.0, |us| us / 1e6);
         MachineCpu {
             busy,
-            steal: at(7),
+            steal,
             tansu,
             io_stall,
         }
@@ -1360,6 +1373,74 @@ fn writer_config() -> Result<WriterConfig> {
     Ok(writer_config)
 }
 
+/// The machine's busy cores in windows of SPLIT_WINDOW, split by what the collector thread did
+/// in each: waiting (on a commit, once records flow) or working. CPU left idle while it waits
+/// is all that overlapping commits with decoding could win.
+#[derive(Default)]
+struct CommitWaitSplit {
+    /// Start of the current window: when, the collector's run time (ns), machine busy seconds.
+    window: Option<(Duration, u64, f64)>,
+    /// (wall seconds, machine busy core-seconds) of the windows in which the collector waited.
+    waiting: (f64, f64),
+    /// The same for the windows in which it worked.
+    working: (f64, f64),
+}
+
+const SPLIT_WINDOW: Duration = Duration::from_millis(50);
+/// A window in which the collector ran less than this share of the time: it waited.
+const WAIT_SHARE: f64 = 0.1;
+
+impl CommitWaitSplit {
+    /// Called on every look; `counting` once records flow.
+    fn look(&mut self, now: Duration, collector_ns: u64, counting: bool) {
+        let Some((at, ns, busy)) = self.window else {
+            self.window = Some((now, collector_ns, MachineCpu::busy_and_steal().0));
+            return;
+        };
+        let wall = (now - at).as_secs_f64();
+        if now - at < SPLIT_WINDOW {
+            return;
+        }
+        let machine_busy = MachineCpu::busy_and_steal().0;
+        let share = collector_ns.saturating_sub(ns) as f64 / 1e9 / wall;
+        if counting {
+            let class = if share < WAIT_SHARE {
+                Some(&mut self.waiting)
+            } else if share >= BUSY_SHARE {
+                Some(&mut self.working)
+            } else {
+                None
+            };
+            if let Some((w, b)) = class {
+                *w += wall;
+                *b += machine_busy - busy;
+            }
+        }
+        self.window = Some((now, collector_ns, machine_busy));
+    }
+
+    fn print(&self) {
+        let busy_cores = |(wall, busy): (f64, f64)| busy / wall.max(1e-9);
+        if self.waiting.0 == 0.0 {
+            println!(
+                "  machine busy while the collector worked: {:.2} of {} cores over {:.2} s (it never waited a whole window)",
+                busy_cores(self.working),
+                cores(),
+                self.working.0
+            );
+            return;
+        }
+        println!(
+            "  machine busy while the collector waited (on commits, once records flow): {:.2} of {} cores over {:.2} s; while it worked: {:.2} cores over {:.2} s",
+            busy_cores(self.waiting),
+            cores(),
+            self.waiting.0,
+            busy_cores(self.working),
+            self.working.0
+        );
+    }
+}
+
 fn end_to_end(n: usize) -> Result<E2eResult> {
     let bench = BenchBroker::start()?;
     println!("  broker: {}", bench.description);
@@ -1402,6 +1483,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     let mut last_busy: Option<Duration> = None;
     // The collector thread's /proc directory, and (when, run time in ns) at recent looks.
     let mut collector: Option<(std::path::PathBuf, VecDeque<(Duration, u64)>)> = None;
+    let mut split = CommitWaitSplit::default();
     // Watching costs this thread little: the document count is in memory and changes with each
     // commit, the checkpoint is read from disk only after a change (or every half second).
     let (mut polls, mut last_docs) = (0u32, 0u64);
@@ -1429,6 +1511,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
                         first_record.get_or_insert(at);
                         last_busy = Some(now);
                     }
+                    split.look(now, ns, first_record.is_some());
                 }
             }
         }
@@ -1526,6 +1609,7 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
         cpu_wall - first_record.as_secs_f64(),
         cpu,
     );
+    split.print();
     println!(
         "  RSS {} MiB at pipeline start{}, peak {} MiB{}",
         rss_before_kb / 1024,
