@@ -362,18 +362,40 @@ pub enum FieldValue<'a> {
 }
 
 /// A JSON node of an [`EventDocument`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct JsonRef<'a> {
     doc: &'a EventDocument,
     node: u32,
 }
 
+// A derived Debug would print the whole document for every node.
+impl std::fmt::Debug for JsonRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRef")
+            .field("node", &self.node)
+            .field(
+                "kind",
+                &self.doc.json.get(self.node as usize).map(|n| n.kind),
+            )
+            .finish()
+    }
+}
+
 /// The children of an array or object node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JsonChildren<'a> {
     doc: &'a EventDocument,
     next: u32,
     end: u32,
+}
+
+impl std::fmt::Debug for JsonChildren<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonChildren")
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .finish()
+    }
 }
 
 impl<'a> JsonChildren<'a> {
@@ -734,6 +756,27 @@ mod tests {
                     .prop_map(|m| Json::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    /// Logging a JSON node must not dump the event it belongs to.
+    #[test]
+    fn a_json_node_debugs_as_its_position_not_as_the_whole_document() {
+        let event = decoded(json!({
+            "schema": "hoptrail.tool_use.v1", "event_id": "e1",
+            "time": "2026-01-01T00:00:00Z", "agent": {"id": "a1"}, "session_id": "s1",
+            "system": "jira.corp", "tool": {"name": "t"}, "outcome": "success",
+            "attributes": {"note": "a long text that belongs to the event"},
+        }));
+        let doc = document(&event);
+        let Some(FieldValue::Json(node)) = doc.value(slot::ATTRIBUTES) else {
+            panic!("attributes are a JSON node");
+        };
+        let shown = format!("{node:?}");
+        assert!(shown.starts_with("JsonRef { node: 0"), "{shown}");
+        assert!(
+            !shown.contains("jira.corp") && !shown.contains("long text"),
+            "{shown}"
+        );
     }
 
     proptest::proptest! {

@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::PathEvent;
-
 /// Parent links between tokens, as reported by token events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenLineage {
@@ -12,25 +10,6 @@ pub struct TokenLineage {
 }
 
 impl TokenLineage {
-    /// Collects the `parent_id` links of token events. When a token reports two different
-    /// parents, the least one wins, so the result never depends on event order.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a PathEvent>) -> Self {
-        let mut l = TokenLineage::default();
-        for e in events {
-            if let (Some(token), Some(parent)) = (&e.credential_id, &e.token_parent_id) {
-                l.link(token, parent);
-            }
-        }
-        l
-    }
-
-    /// Adds every link of `other`.
-    pub fn extend(&mut self, other: &TokenLineage) {
-        for (t, p) in &other.parent {
-            self.link(t, p);
-        }
-    }
-
     /// Records that `token` came from `parent`.
     pub fn link(&mut self, token: &str, parent: &str) {
         if token == parent {

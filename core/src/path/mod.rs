@@ -12,7 +12,7 @@ pub use event_table::{EventTable, Names, Sym, TableEvent};
 pub use lineage::TokenLineage;
 pub use path_builder::{
     build_path, build_path_from_table, Delegation, DelegationVia, Hop, Path, PathOptions, PathRoot,
-    PathStart, PathSummary, SessionKey,
+    PathStart, PathSummary,
 };
 pub use path_event::{order_events, Name, PathEvent, PathEventKind};
 pub use render::{to_dot, to_mermaid, Graph};

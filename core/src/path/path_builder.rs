@@ -11,9 +11,6 @@ use super::lineage::TokenLineage;
 use super::path_event::{Name, PathEvent};
 use crate::event::TokenAction;
 
-/// A session of an agent: `(agent_id, session_id)`.
-pub type SessionKey = (Name, Name);
-
 /// Stitching parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathOptions {
