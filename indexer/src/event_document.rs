@@ -55,7 +55,7 @@ pub(crate) mod slot {
     pub const END: u32 = 33;
 }
 
-/// A range of [`EventDocument::buf`], or of its JSON nodes.
+/// A range of a document's buffer, or of its JSON nodes.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
@@ -77,9 +77,17 @@ impl Span {
     }
 }
 
-/// One event ready for tantivy.
+/// One event ready for tantivy: its [`Parts`], boxed. On its way to an indexing thread a
+/// document is moved several times (into the writer's batch, into the `SmallVec` that tantivy's
+/// `IndexWriter::run` grows by pushing, out of it again), and the parts are ~340 bytes: unboxed,
+/// those moves were about 2 KB of copying per event on the collector thread. A move of the box
+/// is 8 bytes, for one small allocation.
 #[derive(Debug)]
-pub struct EventDocument {
+pub struct EventDocument(Box<Parts>);
+
+/// A document's contents.
+#[derive(Debug)]
+struct Parts {
     /// The event's texts back to back, then its stored encoding.
     buf: String,
     /// Per field id: the text (or stored encoding) in `buf`, or for `attributes` and `extra`
@@ -119,7 +127,18 @@ impl EventDocument {
     /// The document of `event`, whose [`id_hash`](crate::id_hash) is `id_hash`. `capacity` is
     /// a guess at the buffer's size (the previous document's is a good one).
     pub fn new(event: &Event, id_hash: u64, capacity: usize) -> Self {
-        let mut doc = EventDocument {
+        EventDocument(Box::new(Parts::new(event, id_hash, capacity)))
+    }
+
+    /// The buffer's size: the capacity to ask of the next document.
+    pub fn buffer_len(&self) -> usize {
+        self.0.buf.len()
+    }
+}
+
+impl Parts {
+    fn new(event: &Event, id_hash: u64, capacity: usize) -> Self {
+        let mut doc = Parts {
             buf: String::with_capacity(capacity),
             spans: [Span::ABSENT; slot::END as usize],
             json: Vec::new(),
@@ -138,11 +157,6 @@ impl EventDocument {
         hoptrail_schemas::encode_event(event, &mut doc.buf);
         doc.spans[slot::STORED as usize] = doc.span_since(start);
         doc
-    }
-
-    /// The buffer's size: the capacity to ask of the next document.
-    pub fn buffer_len(&self) -> usize {
-        self.buf.len()
     }
 
     fn texts(&mut self, e: &Event) {
@@ -319,7 +333,10 @@ impl Document for EventDocument {
     type FieldsValuesIter<'a> = Fields<'a>;
 
     fn iter_fields_and_values(&self) -> Fields<'_> {
-        Fields { doc: self, next: 0 }
+        Fields {
+            doc: &self.0,
+            next: 0,
+        }
     }
 }
 
@@ -327,7 +344,7 @@ impl Document for EventDocument {
 /// grouping by field finds them already sorted).
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
-    doc: &'a EventDocument,
+    doc: &'a Parts,
     next: u32,
 }
 
@@ -364,7 +381,7 @@ pub enum FieldValue<'a> {
 /// A JSON node of an [`EventDocument`].
 #[derive(Clone, Copy)]
 pub struct JsonRef<'a> {
-    doc: &'a EventDocument,
+    doc: &'a Parts,
     node: u32,
 }
 
@@ -384,7 +401,7 @@ impl std::fmt::Debug for JsonRef<'_> {
 /// The children of an array or object node.
 #[derive(Clone)]
 pub struct JsonChildren<'a> {
-    doc: &'a EventDocument,
+    doc: &'a Parts,
     next: u32,
     end: u32,
 }
@@ -768,7 +785,7 @@ mod tests {
             "attributes": {"note": "a long text that belongs to the event"},
         }));
         let doc = document(&event);
-        let Some(FieldValue::Json(node)) = doc.value(slot::ATTRIBUTES) else {
+        let Some(FieldValue::Json(node)) = doc.0.value(slot::ATTRIBUTES) else {
             panic!("attributes are a JSON node");
         };
         let shown = format!("{node:?}");
