@@ -25,7 +25,10 @@ use crate::time::parse_time;
 /// `None`, `e` holds a mix of old and new fields and must be overwritten.
 pub(super) fn decode_into(text: &str, e: &mut Event) -> Option<()> {
     let mut s = Scanner { text, pos: 0 };
-    let raw = s.record()?;
+    // Filled in place: a `Record` is ~700 bytes, and returning it by value through the object
+    // reader copied it twice per record.
+    let mut raw = Record::default();
+    s.record(&mut raw)?;
     s.ws();
     if s.pos != text.len() {
         return None;
@@ -214,14 +217,26 @@ impl<'a> Scanner<'a> {
     fn object<T: Default>(
         &mut self,
         index: impl Fn(&str) -> Option<u32>,
-        mut field: impl FnMut(&mut Self, &mut T, u32) -> Option<()>,
+        field: impl FnMut(&mut Self, &mut T, u32) -> Option<()>,
     ) -> Option<Option<T>> {
         self.ws();
         if self.peek()? == b'n' {
             return self.null().map(|()| None);
         }
-        self.eat(b'{')?;
         let mut out = T::default();
+        self.fields_into(&mut out, index, field)?;
+        Some(Some(out))
+    }
+
+    /// An object whose keys `index` knows, each at most once, read into `out`; `field` reads
+    /// the value of key number `i`.
+    fn fields_into<T>(
+        &mut self,
+        out: &mut T,
+        index: impl Fn(&str) -> Option<u32>,
+        mut field: impl FnMut(&mut Self, &mut T, u32) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
         let mut seen = 0u32;
         self.members(b'}', |s| {
             let i = index(s.string()?)?;
@@ -231,9 +246,8 @@ impl<'a> Scanner<'a> {
             }
             seen |= 1 << i;
             s.eat(b':')?;
-            field(s, &mut out, i)
-        })?;
-        Some(Some(out))
+            field(s, out, i)
+        })
     }
 
     /// `attributes`: read here when flat (keys to plain strings, small non-negative integers,
@@ -301,8 +315,8 @@ impl<'a> Scanner<'a> {
         Some(Value::from(n))
     }
 
-    fn record(&mut self) -> Option<Record<'a>> {
-        self.object(record_key, |s, r: &mut Record<'a>, i| {
+    fn record(&mut self, record: &mut Record<'a>) -> Option<()> {
+        self.fields_into(record, record_key, |s, r: &mut Record<'a>, i| {
             r.present |= 1 << i;
             match i {
                 0 => r.schema = s.opt_str()?,
@@ -327,7 +341,7 @@ impl<'a> Scanner<'a> {
                 _ => r.actor = s.strings(&SESSION_REF_KEYS)?,
             }
             Some(())
-        })?
+        })
     }
 
     /// An object (or `null`) whose fields are all strings, named by `keys`: `[v; N]` holds the
