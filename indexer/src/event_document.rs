@@ -127,7 +127,16 @@ impl EventDocument {
     /// The document of `event`, whose [`id_hash`](crate::id_hash) is `id_hash`. `capacity` is
     /// a guess at the buffer's size (the previous document's is a good one).
     pub fn new(event: &Event, id_hash: u64, capacity: usize) -> Self {
-        EventDocument(Box::new(Parts::new(event, id_hash, capacity)))
+        // Filled in the box: built on the stack and then boxed, the parts were copied twice.
+        let mut parts = Box::new(Parts {
+            buf: String::with_capacity(capacity),
+            spans: [Span::ABSENT; slot::END as usize],
+            json: Vec::new(),
+            id_hash,
+            time_us: event.time_us,
+        });
+        parts.fill(event);
+        EventDocument(parts)
     }
 
     /// The buffer's size: the capacity to ask of the next document.
@@ -137,26 +146,18 @@ impl EventDocument {
 }
 
 impl Parts {
-    fn new(event: &Event, id_hash: u64, capacity: usize) -> Self {
-        let mut doc = Parts {
-            buf: String::with_capacity(capacity),
-            spans: [Span::ABSENT; slot::END as usize],
-            json: Vec::new(),
-            id_hash,
-            time_us: event.time_us,
-        };
-        doc.texts(event);
+    fn fill(&mut self, event: &Event) {
+        self.texts(event);
         if !event.attributes.is_empty() {
-            doc.spans[slot::ATTRIBUTES as usize] = doc.json_root(&event.attributes);
+            self.spans[slot::ATTRIBUTES as usize] = self.json_root(&event.attributes);
         }
         if !event.extra.is_empty() {
-            doc.spans[slot::EXTRA as usize] = doc.json_root(&event.extra);
+            self.spans[slot::EXTRA as usize] = self.json_root(&event.extra);
         }
         // The stored encoding goes last, written straight into the buffer.
-        let start = doc.buf.len();
-        hoptrail_schemas::encode_event(event, &mut doc.buf);
-        doc.spans[slot::STORED as usize] = doc.span_since(start);
-        doc
+        let start = self.buf.len();
+        hoptrail_schemas::encode_event(event, &mut self.buf);
+        self.spans[slot::STORED as usize] = self.span_since(start);
     }
 
     fn texts(&mut self, e: &Event) {
