@@ -22,10 +22,11 @@
 //! rounds of baselines + pipeline (default 3; each round's ratio is its own, and the median is
 //! the headline);
 //! `HOPTRAIL_BENCH_COMMIT_INTERVAL_MS` and `HOPTRAIL_BENCH_INDEX_THREADS` override the pipeline's
-//! `WriterConfig`, and `HOPTRAIL_BENCH_CONSUMER_PROPERTIES` (`key=value,…`) adds librdkafka
-//! consumer properties, for experiments. Under `cargo test` (no `--bench` argument) the same code runs
-//! on 2 000 events as a smoke test, followed by a short freshness run; nothing here asserts on
-//! timings.
+//! `WriterConfig`; `HOPTRAIL_BENCH_CONSUMER_PROPERTIES` (`key=value,…`) adds librdkafka consumer
+//! properties, and `HOPTRAIL_BENCH_PRODUCER_PROPERTIES` properties of the producer that fills the
+//! topics (e.g. `compression.type=lz4`; by default it sends uncompressed, as Kafka's clients do).
+//! Under `cargo test` (no `--bench` argument) the same code runs on 2 000 events as a smoke test,
+//! followed by a short freshness run; nothing here asserts on timings.
 //!
 //! `cargo bench --bench ingest -- --freshness` measures instead how soon an event is searchable
 //! while events flow at a steady rate (`ingest_parts/freshness.rs`). `-- --pipeline-only` runs
@@ -71,6 +72,9 @@ const COMMIT_INTERVAL_ENV: &str = "HOPTRAIL_BENCH_COMMIT_INTERVAL_MS";
 const INDEX_THREADS_ENV: &str = "HOPTRAIL_BENCH_INDEX_THREADS";
 /// Extra librdkafka consumer properties for the pipeline, `key=value,key=value`.
 const CONSUMER_PROPERTIES_ENV: &str = "HOPTRAIL_BENCH_CONSUMER_PROPERTIES";
+/// Extra librdkafka properties for the producer that fills the topics before the timed phase,
+/// e.g. `compression.type=lz4`.
+const PRODUCER_PROPERTIES_ENV: &str = "HOPTRAIL_BENCH_PRODUCER_PROPERTIES";
 const BROKER_ENVS: [&str; 2] = ["HOPTRAIL_BENCH_BROKERS", "HOPTRAIL_TEST_BROKERS"];
 const RAW_CHILD_ARG: &str = "--hoptrail-raw-child";
 /// Makes the raw child also time the collector's per-event work on one thread.
@@ -1310,15 +1314,8 @@ impl BenchBroker {
                 file.consumer_properties.insert(key.into(), "6000".into());
             }
         }
-        if let Ok(extra) = std::env::var(CONSUMER_PROPERTIES_ENV) {
-            for pair in extra.split(',').filter(|p| !p.is_empty()) {
-                let (k, v) = pair.split_once('=').with_context(|| {
-                    format!("{CONSUMER_PROPERTIES_ENV}: {pair:?} is not key=value")
-                })?;
-                file.consumer_properties.insert(k.into(), v.into());
-            }
-            println!("  extra consumer properties: {extra}");
-        }
+        file.consumer_properties
+            .extend(env_properties(CONSUMER_PROPERTIES_ENV)?);
         let kafka = KafkaConfig::from_file(file, Some(brokers.clone()), &BTreeMap::new())?
             .context("no brokers")?;
         let mut all_topics = topics.clone();
@@ -1646,6 +1643,23 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
 
 /// Produces events `0..n`, routed by schema and keyed by agent id; returns the bytes produced, the
 /// time it took, and per topic and partition the offset after the last record.
+/// `key=value,key=value` from the environment variable `name`, announced when set.
+fn env_properties(name: &str) -> Result<Vec<(String, String)>> {
+    let Ok(list) = std::env::var(name) else {
+        return Ok(Vec::new());
+    };
+    println!("  {name}: {list}");
+    list.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("{name}: {pair:?} is not key=value"))?;
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
 fn produce(
     kafka: &KafkaConfig,
     topics: &[String],
@@ -1653,12 +1667,15 @@ fn produce(
     n: usize,
 ) -> Result<(u64, f64, Offsets)> {
     let started = Instant::now();
-    let producer: BaseProducer<Deliveries> = kafka
-        .client_config()
+    let mut config = kafka.client_config();
+    config
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .create_with_context(Deliveries::default())?;
+        .set("queue.buffering.max.messages", "200000");
+    for (k, v) in env_properties(PRODUCER_PROPERTIES_ENV)? {
+        config.set(k, v);
+    }
+    let producer: BaseProducer<Deliveries> = config.create_with_context(Deliveries::default())?;
     let mut bytes = 0u64;
     let mut unpolled = 0;
     for i in 0..n {

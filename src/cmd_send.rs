@@ -83,9 +83,7 @@ pub fn run(
         None => kafka.topics.clone(),
     };
     let producer: BaseProducer<Deliveries> = kafka
-        .client_config()
-        .set("linger.ms", "10")
-        .set("acks", "all")
+        .producer_config()
         .create_with_context(Deliveries::default())?;
     let name = file.display().to_string();
     let input: Box<dyn BufRead> = if name == "-" {

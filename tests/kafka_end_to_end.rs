@@ -150,6 +150,57 @@ fn the_same_events_sent_twice_are_indexed_once() {
 }
 
 #[test]
+fn hoptrail_send_routes_each_event_to_its_schemas_topic_keyed_by_agent_and_serve_indexes_them_all()
+{
+    let sb = Sandbox::new("send");
+    let config = sb.write_config(100_000);
+    // `serve` creates the topics (`create_topics = true`) before it is ready.
+    let server = sb.start_hoptrail(&config);
+    let events = valid_events(&sb.prefix, 2_000);
+    let mut ndjson = String::new();
+    for (_, r) in &events {
+        ndjson.push_str(std::str::from_utf8(&r.payload).unwrap());
+        ndjson.push('\n');
+    }
+    let file = sb.dir.path().join("events.ndjson");
+    std::fs::write(&file, ndjson).unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+        .args(["send", file.to_str().unwrap(), "--brokers", &sb.brokers])
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .expect("run hoptrail send");
+    assert!(
+        out.status.success(),
+        "hoptrail send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Its batches are lz4-compressed by default; the collector reads them like any others.
+    assert_eq!(
+        server.wait_total(events.len() as u64, WAIT),
+        events.len() as u64
+    );
+    let token_events: Vec<&Record> = events
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.topic == TOKEN)
+        .collect();
+    let on_token_topic = sb.read_all(&sb.topics[TOKEN], token_events.len(), WAIT);
+    assert_eq!(on_token_topic.len(), token_events.len());
+    let sent: BTreeSet<(&[u8], &[u8])> = token_events
+        .iter()
+        .map(|r| (r.key.as_deref().unwrap().as_bytes(), r.payload.as_slice()))
+        .collect();
+    for m in &on_token_topic {
+        assert!(
+            sent.contains(&(m.key().unwrap_or_default(), m.payload().unwrap_or_default())),
+            "only token-use events, each keyed by its agent id, reach the token-use topic"
+        );
+    }
+}
+
+#[test]
 fn serve_killed_with_sigkill_mid_ingest_restarts_with_exactly_the_accepted_set() {
     let sb = Sandbox::new("kill9");
     // Small commits so that the kill lands between commits, with work both behind and ahead.

@@ -105,6 +105,18 @@ const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
     ("max.partition.fetch.bytes", "4194304"),
 ];
 
+/// Producer properties (`hoptrail send`, the dead-letter producer) hoptrail sets unless the
+/// configuration sets them.
+const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
+    ("acks", "all"),
+    ("linger.ms", "10"),
+    // The broker stores and serves a compressed batch as it is: with lz4 the co-located Tansu in
+    // the ingest benchmark spent 0.3 core-s per million events instead of 1.1-1.6, and the
+    // consumer's decompression did not show in its CPU (BENCHMARKS.md). Every Kafka-protocol
+    // broker and client supports lz4.
+    ("compression.type", "lz4"),
+];
+
 impl KafkaConfig {
     /// Validates the file section, with `brokers` from a flag taking precedence, and librdkafka
     /// properties from `env` (see [`ENV_PROPERTY_PREFIX`]) overriding the file.
@@ -212,9 +224,17 @@ impl KafkaConfig {
         c
     }
 
-    pub(crate) fn producer_config(&self) -> ClientConfig {
-        let mut c = self.client_config();
-        c.set("acks", "all").set("linger.ms", "5");
+    /// Settings for a producer: hoptrail's defaults, then the shared properties, then the
+    /// producer properties.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        for (k, v) in PRODUCER_DEFAULTS {
+            c.set(k, v);
+        }
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
         for (k, v) in &self.producer_properties {
             c.set(k, v);
         }
@@ -366,5 +386,26 @@ mod tests {
             ..Default::default()
         };
         assert!(KafkaConfig::from_file(file, Some("b:1".into()), &env(&[])).is_err());
+    }
+
+    #[test]
+    fn producers_compress_with_lz4_unless_configured_otherwise() {
+        let c = KafkaConfig::from_file(KafkaConfigFile::default(), Some("b:1".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
+        let producer = c.producer_config();
+        assert_eq!(producer.get("compression.type"), Some("lz4"));
+        assert_eq!(producer.get("acks"), Some("all"));
+
+        let mut file = KafkaConfigFile::default();
+        file.properties.insert("acks".into(), "1".into());
+        file.producer_properties
+            .insert("compression.type".into(), "zstd".into());
+        let c = KafkaConfig::from_file(file, Some("b:1".into()), &env(&[]))
+            .unwrap()
+            .unwrap();
+        let producer = c.producer_config();
+        assert_eq!(producer.get("compression.type"), Some("zstd"));
+        assert_eq!(producer.get("acks"), Some("1"));
     }
 }
