@@ -1641,8 +1641,6 @@ fn end_to_end(n: usize) -> Result<E2eResult> {
     })
 }
 
-/// Produces events `0..n`, routed by schema and keyed by agent id; returns the bytes produced, the
-/// time it took, and per topic and partition the offset after the last record.
 /// `key=value,key=value` from the environment variable `name`, announced when set.
 fn env_properties(name: &str) -> Result<Vec<(String, String)>> {
     let Ok(list) = std::env::var(name) else {
@@ -1660,6 +1658,8 @@ fn env_properties(name: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// Produces events `0..n`, routed by schema and keyed by agent id; returns the bytes produced, the
+/// time it took, and per topic and partition the offset after the last record.
 fn produce(
     kafka: &KafkaConfig,
     topics: &[String],

@@ -162,41 +162,33 @@ fn hoptrail_send_routes_each_event_to_its_schemas_topic_keyed_by_agent_and_serve
         ndjson.push_str(std::str::from_utf8(&r.payload).unwrap());
         ndjson.push('\n');
     }
-    let file = sb.dir.path().join("events.ndjson");
-    std::fs::write(&file, ndjson).unwrap();
+    sb.send_with_hoptrail(&config, &ndjson);
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoptrail"))
-        .args(["send", file.to_str().unwrap(), "--brokers", &sb.brokers])
-        .args(["--config", config.to_str().unwrap()])
-        .output()
-        .expect("run hoptrail send");
-    assert!(
-        out.status.success(),
-        "hoptrail send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // Its batches are lz4-compressed by default; the collector reads them like any others.
+    // `send` compresses with lz4 by default (config.rs tests the default): the collector reads
+    // those batches like any others.
     assert_eq!(
         server.wait_total(events.len() as u64, WAIT),
         events.len() as u64
     );
-    let token_events: Vec<&Record> = events
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.topic == TOKEN)
-        .collect();
-    let on_token_topic = sb.read_all(&sb.topics[TOKEN], token_events.len(), WAIT);
-    assert_eq!(on_token_topic.len(), token_events.len());
-    let sent: BTreeSet<(&[u8], &[u8])> = token_events
-        .iter()
-        .map(|r| (r.key.as_deref().unwrap().as_bytes(), r.payload.as_slice()))
-        .collect();
-    for m in &on_token_topic {
-        assert!(
-            sent.contains(&(m.key().unwrap_or_default(), m.payload().unwrap_or_default())),
-            "only token-use events, each keyed by its agent id, reach the token-use topic"
-        );
+    for topic in [TOOL, TOKEN] {
+        let routed_here: Vec<&Record> = events
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.topic == topic)
+            .collect();
+        let on_topic = sb.read_all(&sb.topics[topic], routed_here.len(), WAIT);
+        assert_eq!(on_topic.len(), routed_here.len(), "{}", sb.topics[topic]);
+        let sent: BTreeSet<(&[u8], &[u8])> = routed_here
+            .iter()
+            .map(|r| (r.key.as_deref().unwrap().as_bytes(), r.payload.as_slice()))
+            .collect();
+        for m in &on_topic {
+            assert!(
+                sent.contains(&(m.key().unwrap_or_default(), m.payload().unwrap_or_default())),
+                "{} holds only its schema's events, each keyed by its agent id",
+                sb.topics[topic]
+            );
+        }
     }
 }
 

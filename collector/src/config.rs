@@ -195,9 +195,17 @@ impl KafkaConfig {
         }))
     }
 
-    /// Settings for a plain client (admin, producer) with the shared properties.
+    /// Settings for a plain client (admin) with the shared properties.
     pub fn client_config(&self) -> ClientConfig {
+        self.config_over(&[])
+    }
+
+    /// `defaults`, then the brokers and the shared properties, which override them.
+    fn config_over(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
         c.set("bootstrap.servers", &self.brokers);
         for (k, v) in &self.properties {
             c.set(k, v);
@@ -206,14 +214,7 @@ impl KafkaConfig {
     }
 
     pub(crate) fn consumer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        for (k, v) in CONSUMER_DEFAULTS {
-            c.set(k, v);
-        }
-        c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.properties {
-            c.set(k, v);
-        }
+        let mut c = self.config_over(&CONSUMER_DEFAULTS);
         c.set("group.id", &self.group_id);
         for (k, v) in &self.consumer_properties {
             c.set(k, v);
@@ -227,14 +228,7 @@ impl KafkaConfig {
     /// Settings for a producer: hoptrail's defaults, then the shared properties, then the
     /// producer properties.
     pub fn producer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        for (k, v) in PRODUCER_DEFAULTS {
-            c.set(k, v);
-        }
-        c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.properties {
-            c.set(k, v);
-        }
+        let mut c = self.config_over(&PRODUCER_DEFAULTS);
         for (k, v) in &self.producer_properties {
             c.set(k, v);
         }

@@ -100,6 +100,22 @@ writer_memory_mib = 64
         ])
     }
 
+    /// Produces NDJSON text with the real `hoptrail send`, configured by `config`.
+    pub fn send_with_hoptrail(&self, config: &Path, ndjson: &str) {
+        let file = self.dir.path().join("events.ndjson");
+        std::fs::write(&file, ndjson).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hoptrail"))
+            .args(["send", file.to_str().unwrap(), "--brokers", &self.brokers])
+            .args(["--config", config.to_str().unwrap()])
+            .output()
+            .expect("run hoptrail send");
+        assert!(
+            out.status.success(),
+            "hoptrail send: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Produces records (topic index, key, payload) and waits for the broker's acknowledgement.
     pub fn produce(&self, records: &[Record]) {
         let producer: BaseProducer = ClientConfig::new()
